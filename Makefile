@@ -1,0 +1,60 @@
+# The CMSI book. Two commands do everything from a fresh clone:
+#   make book   build the whole book (venv, pinned deps, offline MathJax, atlas, strict build)
+#   make test   the same set-up, then the whole test suite (incl. a browser test of the book)
+SHELL := /bin/bash
+.SHELLFLAGS := -eo pipefail -c
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+MATHJAX_VERSION := 3.2.2
+# The local data mirror: ../shared/data when it exists (developer machines and CI).
+CMSI_DATA_DIR ?= $(shell [ -d ../shared/data ] && cd ../shared/data && pwd)
+export CMSI_DATA_DIR
+export MPLBACKEND := Agg
+export PYDEVD_DISABLE_FILE_VALIDATION := 1
+
+.PHONY: book test venv mathjax atlas survey clean help
+.DEFAULT_GOAL := help
+
+help:
+	@echo "make book   build the whole book into _build/html (installs what it needs)"
+	@echo "make test   build the book and run the test suite"
+	@echo "make clean  remove generated files (venv kept: make distclean removes it too)"
+
+venv: $(VENV)/.installed
+$(VENV)/.installed: pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (Python 3.11)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[book,test]'
+	touch $@
+
+mathjax: _mathjax/mathjax/tex-mml-chtml.js
+_mathjax/mathjax/tex-mml-chtml.js:
+	@command -v npm >/dev/null || { echo "need npm to fetch the offline MathJax"; exit 1; }
+	rm -rf _mathjax .npm-mathjax && mkdir -p _mathjax .npm-mathjax
+	npm install --silent --no-audit --no-fund --prefix .npm-mathjax mathjax@$(MATHJAX_VERSION)
+	cp -r .npm-mathjax/node_modules/mathjax/es5 _mathjax/mathjax
+	rm -rf .npm-mathjax
+
+# Everything the book's chapters read from results/ is made here, before the build.
+results: venv
+	@true
+
+book: venv mathjax results
+	@# jupyter-cache keys on cell source only: a change in the library, the data registry or
+	@# the results the chapters read must re-execute them, so the cache carries that hash.
+	@h=$$(find cmsi_lib data -type f \( -name '*.py' -o -name '*.txt' \) | sort | xargs sha256sum | sha256sum | cut -c1-16); \
+	 if [ "$$(cat _build/.inputs-hash 2>/dev/null)" != "$$h" ]; then rm -rf _build/.jupyter_cache; fi; \
+	 mkdir -p _build; echo $$h > _build/.inputs-hash
+	$(BIN)/jupyter-book build . -W -n --keep-going
+	@echo "The book is at $(CURDIR)/_build/html/index.html"
+
+test: book
+	$(BIN)/pytest
+
+clean:
+	rm -rf _build _mathjax results chapters/sparc/galaxies
+
+distclean: clean
+	rm -rf $(VENV)

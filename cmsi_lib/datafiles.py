@@ -1,0 +1,99 @@
+"""Input data files: fetched from their official URLs with sha256 checks (pooch), or read
+from a local mirror folder named by ``CMSI_DATA_DIR``.
+
+The registry ``data/registry.txt`` lists, one file a line::
+
+    relative/path  sha256  url-or-dash
+
+``fetch("sparc/SPARC_Lelli2016c.mrt")`` returns a verified local path. Loaders call it; they
+never open a data path themselves. A checksum mismatch names the file and both hashes; a
+file that is neither mirrored nor downloadable says how to provide it.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from pathlib import Path
+
+import pooch
+
+from . import paths
+
+__all__ = ["DataFileError", "RegistryEntry", "registry", "fetch", "sha256"]
+
+
+class DataFileError(RuntimeError):
+    """A data file is missing, unreachable or fails its checksum."""
+
+
+@dataclass(frozen=True)
+class RegistryEntry:
+    name: str
+    sha256: str
+    url: str | None  # None: no official URL (a staged third-party transcription)
+
+
+@functools.cache
+def registry() -> dict[str, RegistryEntry]:
+    reg: dict[str, RegistryEntry] = {}
+    path = paths.registry_file()
+    for lineno, line in enumerate(path.read_text().splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        parts = line.split()
+        if len(parts) != 3 or len(parts[1]) != 64:
+            raise DataFileError(f"{path}, line {lineno}: expected 'path sha256 url-or-dash', got {line!r}")
+        reg[parts[0]] = RegistryEntry(parts[0], parts[1].lower(), None if parts[2] == "-" else parts[2])
+    return reg
+
+
+def sha256(path: Path) -> str:
+    return pooch.file_hash(str(path), alg="sha256")
+
+
+def _how_to_provide(entry: RegistryEntry) -> str:
+    src = f"download it from {entry.url}" if entry.url else "it has no official URL (see its PROVENANCE.md)"
+    return (
+        f"Provide {entry.name}: set CMSI_DATA_DIR to a folder holding it at that relative path "
+        f"(the Makefile uses ../shared/data when it exists), or {src} and place it there."
+    )
+
+
+def fetch(name: str) -> Path:
+    """Return a local, checksum-verified path for registry file ``name``."""
+    reg = registry()
+    if name not in reg:
+        raise DataFileError(f"{name!r} is not in the data registry {paths.registry_file()}")
+    entry = reg[name]
+    mirror = paths.mirror_dir()
+    if mirror is not None:
+        local = mirror / name
+        if local.exists():
+            got = sha256(local)
+            if got != entry.sha256:
+                raise DataFileError(
+                    f"checksum mismatch for {local}: expected sha256 {entry.sha256}, got {got}. "
+                    "The file is corrupted or a different version; replace it with the official file."
+                )
+            return local
+    if entry.url is None:
+        where = f"in the mirror {mirror}" if mirror else "(CMSI_DATA_DIR is not set)"
+        raise DataFileError(f"{name} was not found {where}. " + _how_to_provide(entry))
+    try:
+        local = pooch.retrieve(
+            entry.url,
+            known_hash=f"sha256:{entry.sha256}",
+            fname=name.replace("/", "__"),
+            path=paths.cache_dir(),
+            progressbar=False,
+        )
+    except ValueError as exc:  # pooch's hash mismatch
+        raise DataFileError(f"checksum mismatch for {name} downloaded from {entry.url}: {exc}") from None
+    except Exception as exc:  # network errors of every kind
+        raise DataFileError(
+            f"{name} is not in a local mirror and could not be downloaded ({type(exc).__name__}: {exc}). "
+            + _how_to_provide(entry)
+        ) from None
+    return Path(local)

@@ -1,0 +1,197 @@
+"""The CMSI enhancement factor F and each of its factors.
+
+    F(R) = 1 + chi0 (v_c/c)^2 (Sigma/Sigma_ref)^eps N_coh^alpha f(R/ell0),
+    N_coh = (v_c/sigma_v)^gamma,   f(x) = (1 + x^n)^(-1/n)
+
+as written in the seed document. F multiplies the Newtonian (baryonic) acceleration,
+g = F g_bar, so v^2 = F v_bar^2.
+
+Units: R and ell0 in kpc; v_c and sigma_v in km/s; Sigma and sigma_ref in Msun/pc^2.
+astropy Quantities are accepted anywhere and converted. Every function is vectorised over
+numpy arrays (broadcasting). The kernel knows no survey and no data file.
+"""
+
+from __future__ import annotations
+
+import astropy.units as u
+import numpy as np
+
+from .params import Params
+from .units import C_KMS, as_value
+
+__all__ = [
+    "InputError",
+    "NoSelfConsistentSolution",
+    "VC_MODES",
+    "velocity_term",
+    "source_density_term",
+    "coherence_term",
+    "radial_profile",
+    "enhancement",
+    "self_consistent_speed",
+    "circular_speed",
+    "vc_from_vbar",
+]
+
+#: The three ways to choose v_c in F (the seed leaves it open).
+VC_MODES = ("baryonic", "self-consistent", "observed")
+
+
+class InputError(ValueError):
+    """A non-physical or malformed input (the message names the argument and the valid range)."""
+
+
+class NoSelfConsistentSolution(ArithmeticError):
+    """v^2 = F(v) v_bar^2 has no solution: F - 1 grows faster than v^2 and the iteration runs away."""
+
+
+def _finite(name: str, x: np.ndarray) -> np.ndarray:
+    if not np.all(np.isfinite(x)):
+        bad = np.flatnonzero(~np.isfinite(np.atleast_1d(x)))
+        raise InputError(f"{name} contains NaN or infinite values (at index {bad[:5].tolist()}); it must be finite")
+    return x
+
+
+def _nonneg(name: str, x, unit) -> np.ndarray:
+    x = _finite(name, as_value(x, unit, name))
+    if np.any(x < 0):
+        raise InputError(f"{name} must be >= 0 {unit}; got a minimum of {np.min(x):.6g}")
+    return x
+
+
+def _positive(name: str, x, unit) -> np.ndarray:
+    x = _finite(name, as_value(x, unit, name))
+    if np.any(x <= 0):
+        raise InputError(f"{name} must be > 0 {unit}; got a minimum of {np.min(x):.6g}")
+    return x
+
+
+# --------------------------------------------------------------------------- factors
+def velocity_term(v_c) -> np.ndarray:
+    """(v_c/c)^2, dimensionless. v_c in km/s (>= 0); c from astropy.constants."""
+    v = _nonneg("v_c", v_c, u.km / u.s)
+    return (v / C_KMS) ** 2
+
+
+def source_density_term(Sigma, params: Params = Params()) -> np.ndarray:
+    """(Sigma/Sigma_ref)^eps, dimensionless. Sigma in Msun/pc^2 (>= 0). Zero at Sigma = 0 when eps > 0."""
+    s = _nonneg("Sigma", Sigma, u.Msun / u.pc**2)
+    return (s / params.sigma_ref) ** params.eps
+
+
+def coherence_term(v_c, sigma_v, params: Params = Params()) -> np.ndarray:
+    """N_coh^alpha = (v_c/sigma_v)^(gamma*alpha), dimensionless. v_c >= 0, sigma_v > 0, both km/s."""
+    v = _nonneg("v_c", v_c, u.km / u.s)
+    s = _positive("sigma_v", sigma_v, u.km / u.s)
+    return (v / s) ** (params.gamma * params.alpha)
+
+
+def radial_profile(R, params: Params = Params()) -> np.ndarray:
+    """f(R/ell0) = (1 + (R/ell0)^n)^(-1/n), dimensionless; R in kpc (>= 0). f(0) = 1, f ~ ell0/R far out."""
+    x = _nonneg("R", R, u.kpc) / params.ell0
+    with np.errstate(over="ignore"):  # x**n -> inf far out gives f -> 0, as it should
+        return (1.0 + x**params.n) ** (-1.0 / params.n)
+
+
+def enhancement(R, v_c, sigma_v, Sigma, params: Params = Params()) -> np.ndarray:
+    """F = 1 + chi0 (v_c/c)^2 (Sigma/Sigma_ref)^eps (v_c/sigma_v)^(gamma alpha) f(R/ell0).
+
+    R [kpc], v_c and sigma_v [km/s], Sigma [Msun/pc^2]; arrays broadcast. Returns F (dimensionless, >= 1).
+    """
+    return 1.0 + params.chi0 * (
+        velocity_term(v_c)
+        * source_density_term(Sigma, params)
+        * coherence_term(v_c, sigma_v, params)
+        * radial_profile(R, params)
+    )
+
+
+# --------------------------------------------------------------------------- choosing v_c
+def vc_from_vbar(v_bar) -> np.ndarray:
+    """v_c for the "baryonic" mode: sqrt(max(v_bar^2, 0)) with v_bar signed as in SPARC.
+
+    Where the baryonic acceleration is inward-negative (v_bar^2 < 0, e.g. a central gas hole)
+    the speed is taken as 0, so F = 1 there.
+    """
+    vb = _finite("v_bar", as_value(v_bar, u.km / u.s, "v_bar"))
+    return np.abs(vb)
+
+
+def self_consistent_speed(R, v_bar, sigma_v, Sigma, params: Params = Params(), rtol: float = 1e-10,
+                          max_iter: int = 200) -> np.ndarray:
+    """Solve v^2 = F(R, v, sigma_v, Sigma) v_bar^2 for v [km/s], point by point.
+
+    With u = v^2 and F = 1 + A u^p (p = 1 + gamma alpha / 2), the equation is
+    g(u) = v_bar^2 (1 + A u^p) - u = 0. For p > 1, g is convex, so a root exists iff
+    g(u*) <= 0 at the minimum u* = (v_bar^2 A p)^(-1/(p-1)); the physical root is the
+    smaller one, which the fixed-point iteration u <- v_bar^2 F(u) approaches from below.
+    It is found here by bisection on [v_bar^2, u*] to relative tolerance ``rtol`` in u.
+
+    Raises NoSelfConsistentSolution (naming the radii) where no root exists.
+    """
+    R = _nonneg("R", R, u.kpc)
+    vb = np.abs(_finite("v_bar", as_value(v_bar, u.km / u.s, "v_bar")))
+    sv = _positive("sigma_v", sigma_v, u.km / u.s)
+    S = source_density_term(Sigma, params)
+    R, vb, sv, S = np.broadcast_arrays(R, vb, sv, S)
+    ga = params.gamma * params.alpha
+    p = 1.0 + ga / 2.0
+    # F - 1 = A u^p
+    A = params.chi0 * S * radial_profile(R, params) / (C_KMS**2 * sv**ga)
+    b = vb**2
+    out = np.sqrt(b).astype(float)
+    active = (A > 0) & (b > 0)
+    if not np.any(active):
+        return out
+    Aa, ba = A[active], b[active]
+    if p == 1.0:  # gamma*alpha = 0: F - 1 = A u is linear, root u = b / (1 - A b) if A b < 1
+        ok = Aa * ba < 1
+        u_root = ba / np.where(ok, 1 - Aa * ba, 1.0)
+    else:
+        ustar = (ba * Aa * p) ** (-1.0 / (p - 1.0))
+        ok = (ba * (1.0 + Aa * ustar**p) - ustar <= 0) & (ustar >= ba)
+        lo, hi = ba.copy(), np.where(ok, ustar, ba)
+        for _ in range(max_iter):
+            mid = 0.5 * (lo + hi)
+            below = ba * (1.0 + Aa * mid**p) - mid > 0  # g > 0: still below the root
+            lo, hi = np.where(below, mid, lo), np.where(below, hi, mid)
+            if np.all(hi - lo <= rtol * hi):
+                break
+        else:
+            raise NoSelfConsistentSolution(f"bisection did not reach rtol={rtol} in {max_iter} iterations")
+        u_root = 0.5 * (lo + hi)
+    if not np.all(ok):
+        bad = R[active][~ok]
+        raise NoSelfConsistentSolution(
+            "v^2 = F(v) v_bar^2 has no solution at R = "
+            + ", ".join(f"{r:.3g}" for r in bad[:8])
+            + (" ..." if bad.size > 8 else "")
+            + f" kpc ({bad.size} of {R.size} points): F - 1 grows as v^{2 + ga:.3g}, faster than v^2, "
+            "so the boost runs away; lower chi0 or use vc_mode='baryonic'"
+        )
+    out[active] = np.sqrt(u_root)
+    return out
+
+
+def circular_speed(R, v_bar, sigma_v, Sigma, params: Params = Params(), vc_mode: str = "baryonic",
+                   v_obs=None) -> np.ndarray:
+    """CMSI circular speed v = sqrt(F) |v_bar| [km/s] for the chosen v_c mode.
+
+    vc_mode:
+      "baryonic"        v_c = |v_bar| (no circularity; the default).
+      "self-consistent" v_c = v solves v^2 = F(v) v_bar^2 (see ``self_consistent_speed``).
+      "observed"        v_c = v_obs: CIRCULAR, it uses the data the model is meant to predict;
+                        offered only to reproduce analyses that did this.
+    """
+    if vc_mode not in VC_MODES:
+        raise InputError(f"vc_mode = {vc_mode!r} is not one of {VC_MODES}")
+    vb = vc_from_vbar(v_bar)
+    if vc_mode == "self-consistent":
+        return self_consistent_speed(R, vb, sigma_v, Sigma, params)
+    if vc_mode == "observed":
+        if v_obs is None:
+            raise InputError("vc_mode='observed' needs v_obs [km/s]")
+        vc = _nonneg("v_obs", v_obs, u.km / u.s)
+    else:
+        vc = vb
+    return np.sqrt(enhancement(R, vc, sigma_v, Sigma, params)) * vb
