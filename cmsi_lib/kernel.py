@@ -89,8 +89,12 @@ def coherence_term(v_c, sigma_v, params: Params = Params()) -> np.ndarray:
 def radial_profile(R, params: Params = Params()) -> np.ndarray:
     """f(R/ell0) = (1 + (R/ell0)^n)^(-1/n), dimensionless; R in kpc (>= 0). f(0) = 1, f ~ ell0/R far out."""
     x = _nonneg("R", R, u.kpc) / params.ell0
-    with np.errstate(over="ignore"):  # x**n -> inf far out gives f -> 0, as it should
-        return (1.0 + x**params.n) ** (-1.0 / params.n)
+    n = params.n
+    # beyond x = 1 use the equivalent form x^-1 (1 + x^-n)^(-1/n): no overflow of x**n far out
+    inner = (1.0 + np.minimum(x, 1.0) ** n) ** (-1.0 / n)
+    with np.errstate(divide="ignore"):
+        outer = (1.0 + np.maximum(x, 1.0) ** -n) ** (-1.0 / n) / np.maximum(x, 1.0)
+    return np.where(x <= 1.0, inner, outer)
 
 
 def enhancement(R, v_c, sigma_v, Sigma, params: Params = Params()) -> np.ndarray:
@@ -125,7 +129,7 @@ def self_consistent_speed(R, v_bar, sigma_v, Sigma, params: Params = Params(), r
     g(u) = v_bar^2 (1 + A u^p) - u = 0. For p > 1, g is convex, so a root exists iff
     g(u*) <= 0 at the minimum u* = (v_bar^2 A p)^(-1/(p-1)); the physical root is the
     smaller one, which the fixed-point iteration u <- v_bar^2 F(u) approaches from below.
-    It is found here by bisection on [v_bar^2, u*] to relative tolerance ``rtol`` in u.
+    It is found here by bisection in ln u on [v_bar^2, u*] to relative tolerance ``rtol`` in u.
 
     Raises NoSelfConsistentSolution (naming the radii) where no root exists.
     """
@@ -139,7 +143,7 @@ def self_consistent_speed(R, v_bar, sigma_v, Sigma, params: Params = Params(), r
     # F - 1 = A u^p
     A = params.chi0 * S * radial_profile(R, params) / (C_KMS**2 * sv**ga)
     b = vb**2
-    out = np.sqrt(b).astype(float)
+    out = np.array(np.sqrt(b), dtype=float)
     active = (A > 0) & (b > 0)
     if not np.any(active):
         return out
@@ -148,18 +152,21 @@ def self_consistent_speed(R, v_bar, sigma_v, Sigma, params: Params = Params(), r
         ok = Aa * ba < 1
         u_root = ba / np.where(ok, 1 - Aa * ba, 1.0)
     else:
-        ustar = (ba * Aa * p) ** (-1.0 / (p - 1.0))
-        ok = (ba * (1.0 + Aa * ustar**p) - ustar <= 0) & (ustar >= ba)
-        lo, hi = ba.copy(), np.where(ok, ustar, ba)
+        # Work in m = ln u: no overflow however small A is. g(u*) = b - u*(1 - 1/p), so a root
+        # exists iff u* >= b p/(p-1). On [b, u*] g decreases; g > 0 <=> ln b + ln(1 + A u^p) > m.
+        lb, lA = np.log(ba), np.log(Aa)
+        lustar = -(lb + lA + np.log(p)) / (p - 1.0)
+        ok = lustar >= lb + np.log(p / (p - 1.0))
+        lo, hi = lb.copy(), np.where(ok, lustar, lb)
         for _ in range(max_iter):
             mid = 0.5 * (lo + hi)
-            below = ba * (1.0 + Aa * mid**p) - mid > 0  # g > 0: still below the root
+            below = lb + np.logaddexp(0.0, lA + p * mid) > mid  # g > 0: still below the root
             lo, hi = np.where(below, mid, lo), np.where(below, hi, mid)
-            if np.all(hi - lo <= rtol * hi):
+            if np.all(hi - lo <= rtol):
                 break
         else:
             raise NoSelfConsistentSolution(f"bisection did not reach rtol={rtol} in {max_iter} iterations")
-        u_root = 0.5 * (lo + hi)
+        u_root = np.exp(0.5 * (lo + hi))
     if not np.all(ok):
         bad = R[active][~ok]
         raise NoSelfConsistentSolution(
