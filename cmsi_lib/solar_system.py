@@ -1,0 +1,496 @@
+"""CMSI in the Solar System: the bodies, the open choices, and the observables that bound a force change.
+
+CMSI multiplies the Newtonian acceleration by F, so a body feels g = (1 + eps) g_N with
+eps = F - 1 from :func:`cmsi_lib.kernel.enhancement` (never re-implemented here). In the Solar
+System the seed leaves three inputs of F open; each is an explicit option here:
+
+Sigma (surface density, Msun/pc^2), ``SIGMA_DEFINITIONS``:
+  "point-mass"      0 everywhere (the seed's reading: "Sigma ~ 0, point mass"). With eps > 0, F - 1 = 0.
+  "planet-annulus"  the body's own mass spread uniformly over the annulus its orbit sweeps,
+                    a(1-e) <= r <= a(1+e) (width 2ae, area 4 pi a^2 e); zero outside it.
+  "minor-bodies"    the main asteroid belt and the Kuiper belt, each spread uniformly over the annulus
+                    it occupies (``MINOR_BELTS``, masses from Pitjeva & Pitjev 2018); zero elsewhere.
+  "galactic-disk"   the local surface density of the Milky Way disk the Sun sits in (``GALACTIC_DISK_SIGMA``).
+  A number >= 0 is also accepted: that constant Sigma everywhere.
+
+sigma_v (km/s), ``SIGMA_V_MODELS``: the random velocity of the orbit about a circular one,
+  "orbit-ei"  sigma_v = v_c sqrt(e^2 + i^2) with the body's own e and i (i in radians, to the ecliptic);
+  "rms-ei"    sigma_v = v_c sqrt(<e^2 + i^2>), the rms over the eight planets (one ratio for the whole system).
+v_c: the circular orbital speed sqrt(GM_central / r) (GM_sun, GM_earth and c from astropy.constants).
+
+Along an orbit the field eps(r) is evaluated with v_c(r) = sqrt(GM/r), the body's sigma_v/v_c ratio and
+Sigma(r) of the chosen definition; R for the radial profile f(R/ell0) is r in kpc (f = 1 to 1e-15).
+
+Observables (see ``evaluate``): Cassini gamma, ephemerides, perihelion precession, the anomalous
+acceleration at Saturn and lunar laser ranging, each with its published bound (``BOUNDS``).
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import math
+from functools import lru_cache
+from pathlib import Path
+
+import astropy.constants as const
+import astropy.units as u
+import numpy as np
+
+from . import paths
+from .kernel import InputError, enhancement
+from .params import Params
+
+__all__ = [
+    "Body",
+    "Bound",
+    "BOUNDS",
+    "SIGMA_DEFINITIONS",
+    "SIGMA_V_MODELS",
+    "MINOR_BELTS",
+    "GALACTIC_DISK_SIGMA",
+    "CASSINI_IMPACT_RSUN",
+    "N_SIGMA",
+    "bodies_file",
+    "load_bodies",
+    "get_body",
+    "annulus_sigma",
+    "sigma_at",
+    "sigma_v_ratio",
+    "eps_field",
+    "body_eps",
+    "limb_eps",
+    "seed_reading_eps",
+    "precession_per_orbit",
+    "power_law_precession_per_orbit",
+    "per_century",
+    "evaluate",
+    "report",
+    "max_allowed_chi0",
+]
+
+GM_SUN = const.GM_sun.to_value(u.m**3 / u.s**2)
+GM_EARTH = const.GM_earth.to_value(u.m**3 / u.s**2)
+C_SI = const.c.to_value(u.m / u.s)
+AU_M = u.au.to(u.m)
+AU_PC = u.au.to(u.pc)
+AU_KPC = u.au.to(u.kpc)
+RSUN_AU = const.R_sun.to_value(u.au)
+MAS_PER_RAD = u.rad.to(u.mas)
+DAYS_PER_CENTURY = 36525.0
+DAYS_PER_YEAR = 365.25
+
+SIGMA_DEFINITIONS = ("point-mass", "planet-annulus", "minor-bodies", "galactic-disk")
+SIGMA_V_MODELS = ("orbit-ei", "rms-ei")
+PLANETS = ("Mercury", "Venus", "Earth", "Mars", "Jupiter", "Saturn", "Uranus", "Neptune")
+
+#: Local surface density of the Galactic disk at the Sun [Msun/pc^2] (SCIENCE.md section 5, "roughly 50";
+#: McKee, Parravano & Hollenbach 2015, ApJ 814, 13 give 47.1 +- 3.4 for stars, remnants and gas (check)).
+GALACTIC_DISK_SIGMA = 50.0
+
+#: Minor-body belts: name -> (mass [Msun], inner radius [au], outer radius [au], source).
+#: Masses: Pitjeva & Pitjev 2018, Astron. Lett. 44, 554 (arXiv:1811.05191), EPM2017: main belt
+#: (4.008 +- 0.029)e-4 M_earth, Kuiper belt (1.97 +- 0.030)e-2 M_earth (3 sigma). Extents: main belt
+#: 2.06-3.27 au (the annulus of Pitjeva & Pitjev 2016, IAU Symp. 318, 212); Kuiper belt 39.4-47.8 au
+#: (the ring zone holding the bulk of its objects, Pitjeva & Pitjev 2018). (check: abstracts)
+_M_EARTH_MSUN = 1.0 / 332946.0487
+MINOR_BELTS = {
+    "main asteroid belt": (4.008e-4 * _M_EARTH_MSUN, 2.06, 3.27, "Pitjeva & Pitjev 2018 (check)"),
+    "Kuiper belt": (1.97e-2 * _M_EARTH_MSUN, 39.4, 47.8, "Pitjeva & Pitjev 2018 (check)"),
+}
+
+#: Closest approach of the Cassini 2002 conjunction ray to the Sun's centre [solar radii] (Bertotti et al. 2003).
+CASSINI_IMPACT_RSUN = 1.6
+
+#: Width of the pass band of a measured quantity, in standard errors (central +- N_SIGMA sigma).
+N_SIGMA = 2.0
+
+
+# --------------------------------------------------------------------------- bodies
+@dataclasses.dataclass(frozen=True)
+class Body:
+    """One row of ``data/solar_system_bodies.csv`` (see that file for units and sources)."""
+
+    name: str
+    central: str  # "Sun" or "Earth"
+    a_au: float
+    e: float
+    i_deg: float
+    period_days: float
+    mass_ratio: float  # M_sun / M_body
+
+    @property
+    def mass_msun(self) -> float:
+        return 1.0 / self.mass_ratio
+
+    @property
+    def gm_central(self) -> float:
+        """GM of the body it orbits [m^3/s^2] (astropy's nominal GM_sun or GM_earth)."""
+        return GM_SUN if self.central == "Sun" else GM_EARTH
+
+    @property
+    def v_circ_kms(self) -> float:
+        """Circular orbital speed sqrt(GM_central / a) [km/s]."""
+        return math.sqrt(self.gm_central / (self.a_au * AU_M)) / 1e3
+
+    @property
+    def heliocentric_au(self) -> float:
+        """Mean distance from the Sun [au] (for the Moon, the Earth's)."""
+        return self.a_au if self.central == "Sun" else get_body(self.central).a_au
+
+
+def bodies_file() -> Path:
+    return paths.repo_root() / "data" / "solar_system_bodies.csv"
+
+
+_COLUMNS = ("body", "central", "a_au", "e", "i_deg", "period_days", "mass_ratio")
+
+
+def load_bodies(path: str | Path | None = None) -> dict[str, Body]:
+    """Read the bodies table (``#`` lines are comments). Malformed rows raise InputError naming file and line."""
+    path = Path(path) if path else bodies_file()
+    try:
+        lines = path.read_text().splitlines()
+    except FileNotFoundError:
+        raise InputError(f"Solar System bodies table {path} does not exist") from None
+    rows = [(n, line) for n, line in enumerate(lines, 1) if line.strip() and not line.lstrip().startswith("#")]
+    if not rows:
+        raise InputError(f"{path}: no header or data rows")
+    header_no, header = rows[0]
+    names = next(csv.reader([header]))
+    if tuple(n.strip() for n in names) != _COLUMNS:
+        raise InputError(f"{path}:{header_no}: header must be {','.join(_COLUMNS)}; got {header!r}")
+    out: dict[str, Body] = {}
+    for n, line in rows[1:]:
+        fields = [f.strip() for f in next(csv.reader([line]))]
+        if len(fields) != len(_COLUMNS):
+            raise InputError(f"{path}:{n}: expected {len(_COLUMNS)} fields, got {len(fields)}")
+        try:
+            nums = [float(x) for x in fields[2:]]
+        except ValueError:
+            raise InputError(f"{path}:{n}: a numeric field is not a number: {line!r}") from None
+        body = Body(fields[0], fields[1], *nums)
+        if body.central not in ("Sun", "Earth"):
+            raise InputError(f"{path}:{n}: central body must be Sun or Earth, got {body.central!r}")
+        if not (np.all(np.isfinite(nums)) and body.a_au > 0 and 0 <= body.e < 1 and body.period_days > 0
+                and body.mass_ratio > 0):
+            raise InputError(f"{path}:{n}: need a_au > 0, 0 <= e < 1, period_days > 0, mass_ratio > 0: {line!r}")
+        out[body.name] = body
+    return out
+
+
+@lru_cache(maxsize=1)
+def _default_bodies() -> dict[str, Body]:
+    return load_bodies()
+
+
+def get_body(name: str | Body) -> Body:
+    """The named body of the default table (case-insensitive); an unknown name lists the valid ones."""
+    if isinstance(name, Body):
+        return name
+    bodies = _default_bodies()
+    for key, b in bodies.items():
+        if key.lower() == str(name).strip().lower():
+            return b
+    raise InputError(f"unknown Solar System body {name!r}; valid names are: {', '.join(bodies)}")
+
+
+# --------------------------------------------------------------------------- the open choices
+def annulus_sigma(mass_msun: float, r_in_au: float, r_out_au: float) -> float:
+    """Surface density [Msun/pc^2] of ``mass_msun`` spread uniformly over r_in <= r <= r_out [au]."""
+    if not (np.isfinite(mass_msun) and mass_msun >= 0):
+        raise InputError(f"mass must be >= 0 Msun; got {mass_msun}")
+    if not (0 <= r_in_au < r_out_au and np.isfinite(r_out_au)):
+        raise InputError(f"annulus needs 0 <= r_in < r_out (au); got r_in={r_in_au}, r_out={r_out_au}")
+    return mass_msun / (math.pi * (r_out_au**2 - r_in_au**2) * AU_PC**2)
+
+
+def _check_definition(definition) -> None:
+    if isinstance(definition, str):
+        if definition not in SIGMA_DEFINITIONS:
+            raise InputError(f"unknown Sigma definition {definition!r}; valid: {', '.join(SIGMA_DEFINITIONS)} "
+                             "or a number >= 0 (Msun/pc^2)")
+    else:
+        x = float(definition)
+        if not (np.isfinite(x) and x >= 0):
+            raise InputError(f"Sigma must be >= 0 Msun/pc^2 (finite); got {definition}")
+
+
+def sigma_at(definition, r_au, body: str | Body | None = None) -> np.ndarray:
+    """Sigma [Msun/pc^2] of a Sigma definition at distance r [au] from the central body of ``body``.
+
+    ``body`` is needed by "planet-annulus" (whose annulus) and to place Earth-centred orbits (the Moon)
+    in the heliocentric belts; None means a heliocentric point with no orbiting body (e.g. the solar limb).
+    """
+    _check_definition(definition)
+    r = np.asarray(r_au, dtype=float)
+    if not np.all(np.isfinite(r)) or np.any(r <= 0):
+        raise InputError("r must be > 0 au (finite)")
+    b = get_body(body) if body is not None else None
+    if not isinstance(definition, str):
+        return np.full_like(r, float(definition))
+    if definition == "point-mass":
+        return np.zeros_like(r)
+    if definition == "galactic-disk":
+        return np.full_like(r, GALACTIC_DISK_SIGMA)
+    if definition == "planet-annulus":
+        if b is None or b.e == 0:
+            return np.zeros_like(r)
+        lo, hi = b.a_au * (1 - b.e), b.a_au * (1 + b.e)
+        inside = (r >= lo * (1 - 1e-9)) & (r <= hi * (1 + 1e-9))
+        return np.where(inside, annulus_sigma(b.mass_msun, lo, hi), 0.0)
+    # minor-bodies
+    r_helio = r if (b is None or b.central == "Sun") else np.full_like(r, b.heliocentric_au)
+    out = np.zeros_like(r)
+    for mass, r_in, r_out, _ in MINOR_BELTS.values():
+        out = out + np.where((r_helio >= r_in) & (r_helio <= r_out), annulus_sigma(mass, r_in, r_out), 0.0)
+    return out
+
+
+def sigma_v_ratio(model: str, body: str | Body | None = None) -> float:
+    """sigma_v / v_c of a sigma_v model (dimensionless). ``body`` None (e.g. the solar limb) uses "rms-ei"."""
+    if model not in SIGMA_V_MODELS:
+        raise InputError(f"unknown sigma_v model {model!r}; valid: {', '.join(SIGMA_V_MODELS)}")
+    if model == "orbit-ei" and body is not None:
+        b = get_body(body)
+        return math.hypot(b.e, math.radians(b.i_deg))
+    planets = [get_body(p) for p in PLANETS]
+    return math.sqrt(np.mean([p.e**2 + math.radians(p.i_deg) ** 2 for p in planets]))
+
+
+def eps_field(r_au, body: str | Body | None, definition, params: Params = Params(),
+              sigma_v_model: str = "orbit-ei", gm: float | None = None) -> np.ndarray:
+    """eps(r) = F - 1 at distance r [au] from the central body, for an orbit like ``body``'s.
+
+    v_c = sqrt(GM/r) [GM of the body's central body, or ``gm`` m^3/s^2, default GM_sun],
+    sigma_v = sigma_v_ratio * v_c, Sigma = sigma_at(definition, r, body), R = r in kpc.
+    """
+    r = np.asarray(r_au, dtype=float)
+    Sigma = sigma_at(definition, r, body)
+    if gm is None:
+        gm = get_body(body).gm_central if body is not None else GM_SUN
+    v_c = np.sqrt(gm / (r * AU_M)) / 1e3
+    ratio = sigma_v_ratio(sigma_v_model, body)
+    return _f_minus_1(r * AU_KPC, v_c, ratio * v_c, Sigma, params)
+
+
+def _f_minus_1(R_kpc, v_c, sigma_v, Sigma, params: Params) -> np.ndarray:
+    """eps = F - 1 from ``kernel.enhancement``, without the round-off of forming 1 + eps.
+
+    In the Solar System eps is often 1e-15 or smaller, below the resolution of F = 1 + eps in double
+    precision (2.2e-16), and the lunar and ephemeris bounds amplify it by 1e11. F - 1 is proportional
+    to chi0 (chi0 is an overall factor of the seed's formula), so F is evaluated at a chi0 chosen to
+    make max(F - 1) about 1e-3, and the result is rescaled to the requested chi0: relative precision
+    about 1e-13 instead of 2.2e-16 / eps. (A first pass at chi0 = 1e12 finds the scale.)
+    """
+    if params.chi0 == 0:
+        return np.zeros(np.broadcast(R_kpc, v_c, sigma_v, Sigma).shape)
+    probe = dataclasses.replace(params, chi0=1e12)
+    rough = (enhancement(R_kpc, v_c, sigma_v, Sigma, probe) - 1.0) / probe.chi0
+    top = float(np.max(rough))
+    if top <= 0:
+        return np.zeros_like(rough)
+    at = dataclasses.replace(params, chi0=1e-3 / top)
+    return (enhancement(R_kpc, v_c, sigma_v, Sigma, at) - 1.0) * (params.chi0 / at.chi0)
+
+
+def body_eps(body: str | Body, definition, params: Params = Params(), sigma_v_model: str = "orbit-ei") -> float:
+    """eps = F - 1 at the body's semi-major axis (dimensionless)."""
+    b = get_body(body)
+    return float(eps_field(b.a_au, b, definition, params, sigma_v_model))
+
+
+def limb_eps(definition, params: Params = Params(), impact_rsun: float = CASSINI_IMPACT_RSUN) -> float:
+    """eps at the Cassini ray's closest approach to the Sun (no orbiting body there: sigma_v from "rms-ei")."""
+    return float(eps_field(impact_rsun * RSUN_AU, None, definition, params, "rms-ei"))
+
+
+def seed_reading_eps(body: str | Body, params: Params = Params()) -> float:
+    """The seed's Solar-System number as it can be reproduced: chi0 (v_c/c)^2 f(R/ell0) alone.
+
+    This keeps the velocity factor and drops the source-density and coherence factors, i.e. it is F - 1
+    at Sigma = Sigma_ref and sigma_v = v_c (both factors equal to 1). v_c = sqrt(GM_central/a).
+    """
+    b = get_body(body)
+    v = b.v_circ_kms
+    return float(_f_minus_1(b.a_au * AU_KPC, v, v, params.sigma_ref, params))
+
+
+# --------------------------------------------------------------------------- precession
+def precession_per_orbit(eps_of_r, a_au: float, e: float, n_nodes: int = 4096) -> float:
+    """Extra apsidal advance per orbit [rad] for a force g = (1 + eps(r)) GM/r^2, to first order in eps.
+
+    From Gauss's equation for the argument of pericentre with a radial perturbation
+    -eps(r) GM/r^2 (attractive for eps > 0):
+
+        Delta omega = (1/e) * integral_0^{2 pi} eps(r(nu)) cos(nu) d nu,   r = a(1-e^2)/(1+e cos nu).
+
+    The integrand is smooth and periodic, so the trapezoid rule on ``n_nodes`` points converges
+    exponentially. ``eps_of_r`` takes r in au (array). For e = 0 the advance is the limit
+    -pi a eps'(a), taken by a symmetric difference.
+    """
+    if not (0 <= e < 1):
+        raise InputError(f"eccentricity must satisfy 0 <= e < 1; got {e}")
+    if e < 1e-6:
+        h = 1e-5
+        d = (np.asarray(eps_of_r(np.array([a_au * (1 + h)]))) - np.asarray(eps_of_r(np.array([a_au * (1 - h)]))))
+        return float(-math.pi * d[0] / (2 * h))
+    nu = np.linspace(0.0, 2 * math.pi, n_nodes, endpoint=False)
+    r = a_au * (1 - e**2) / (1 + e * np.cos(nu))
+    vals = np.asarray(eps_of_r(r), dtype=float) * np.cos(nu)
+    return float(vals.mean() * 2 * math.pi / e)
+
+
+def power_law_precession_per_orbit(eps_a: float, k: float, e: float) -> float:
+    """Extra advance per orbit [rad] for eps(r) = eps_a (r/a)^k (-> -pi k eps_a for e -> 0)."""
+    return precession_per_orbit(lambda r: eps_a * np.asarray(r) ** k, 1.0, e)
+
+
+def per_century(per_orbit: float, period_days: float) -> float:
+    """Convert an advance per orbit to the same unit per Julian century."""
+    return per_orbit * DAYS_PER_CENTURY / period_days
+
+
+# --------------------------------------------------------------------------- bounds
+@dataclasses.dataclass(frozen=True)
+class Bound:
+    """A published bound: pass iff |prediction - central| <= tolerance.
+
+    For a measurement the tolerance is N_SIGMA standard errors; for an upper limit, the limit (central 0).
+    """
+
+    key: str
+    observable: str
+    body: str
+    central: float
+    tolerance: float
+    unit: str
+    source: str
+    check: bool  # True: the number was taken from an abstract or a secondary source, to be checked
+
+
+def _measured(key, observable, body, central, sigma, unit, source, check):
+    return Bound(key, observable, body, central, N_SIGMA * sigma, unit, source, check)
+
+
+BOUNDS: dict[str, Bound] = {b.key: b for b in [
+    _measured("cassini_gamma", "Cassini gamma - 1 (force rescaling: gamma untouched)", "Sun limb",
+              2.1e-5, 2.3e-5, "", "Bertotti, Iess & Tortora 2003, Nature 425, 374", False),
+    _measured("cassini_gamma_metric", "Cassini gamma - 1 if CMSI rescaled the whole weak-field metric",
+              "Sun limb", 2.1e-5, 2.3e-5, "", "Bertotti, Iess & Tortora 2003, Nature 425, 374", False),
+    Bound("seed_cassini", "the seed's comparison: eps(Saturn) vs 2.3e-5 (not like-for-like)", "Saturn",
+          0.0, 2.3e-5, "", "the seed document, using the Cassini sigma", False),
+    Bound("ephemerides", "ephemerides: eps(Saturn) - eps(Earth) vs mass inside Saturn's orbit", "Saturn",
+          0.0, 7.9e-11, "", "Pitjeva & Pitjev 2013, MNRAS 432, 3431 (< 7.9e-11 Msun)", False),
+    _measured("precession_mercury", "perihelion precession, EPM2011", "Mercury", -2.0, 3.0, "mas/cy",
+              "Pitjeva & Pitjev 2013, MNRAS 432, 3431 (EPM2011)", True),
+    _measured("precession_mars", "perihelion precession, EPM2011", "Mars", -0.020, 0.037, "mas/cy",
+              "Pitjeva & Pitjev 2013, MNRAS 432, 3431 (EPM2011)", True),
+    _measured("precession_saturn", "perihelion precession, EPM2011", "Saturn", -0.32, 0.47, "mas/cy",
+              "Pitjeva & Pitjev 2013, MNRAS 432, 3431 (EPM2011)", True),
+    _measured("precession_saturn_inpop", "perihelion precession, INPOP15a", "Saturn", 0.05, 0.20, "mas/cy",
+              "Fienga et al. 2016 (INPOP15a)", True),
+    Bound("saturn_accel", "anomalous radial acceleration at Saturn (Cassini ranging)", "Saturn",
+          0.0, 1e-14, "m/s^2", "Cassini ranging, ~1e-14 m/s^2 level (e.g. Hees et al. 2014, PRD 89, 102002)", True),
+    _measured("llr_gdot", "lunar laser ranging: Gdot/G", "Moon", 4e-13, 9e-13, "1/yr",
+              "Williams, Turyshev & Boggs 2004, PRL 93, 261101", False),
+    _measured("llr_beta", "lunar laser ranging: beta - 1 (proxy: lunar perigee advance as beta)", "Moon",
+              1.2e-4, 1.1e-4, "", "Williams, Turyshev & Boggs 2004, PRL 93, 261101", False),
+]}
+
+
+def _orbit_precession(body: Body, definition, params, sigma_v_model) -> float:
+    return precession_per_orbit(lambda r: eps_field(r, body, definition, params, sigma_v_model),
+                                body.a_au, body.e)
+
+
+def evaluate(params: Params = Params(), definition="point-mass", sigma_v_model: str = "orbit-ei"):
+    """eps at each body and every observable's prediction against its bound, for one Sigma definition.
+
+    Returns ``(bodies, observables)``: two lists of dicts (JSON-ready). Differences of eps are taken
+    relative to the Earth's, because a constant eps is absorbed into the fitted GM_sun.
+    """
+    _check_definition(definition)
+    label = definition if isinstance(definition, str) else f"constant {float(definition):g} Msun/pc^2"
+    bodies = _default_bodies()
+    body_rows = []
+    eps = {}
+    for b in bodies.values():
+        Sigma = float(sigma_at(definition, b.a_au, b))
+        ratio = sigma_v_ratio(sigma_v_model, b)
+        eps[b.name] = body_eps(b, definition, params, sigma_v_model)
+        body_rows.append({
+            "sigma_definition": label, "sigma_v_model": sigma_v_model, "body": b.name, "central": b.central,
+            "a_au": b.a_au, "v_c_kms": b.v_circ_kms, "sigma_v_kms": ratio * b.v_circ_kms,
+            "Sigma_Msun_pc2": Sigma, "eps": eps[b.name],
+        })
+    sat, earth, moon = bodies["Saturn"], bodies["Earth"], bodies["Moon"]
+    e_limb = limb_eps(definition, params)
+    g_sat = GM_SUN / (sat.a_au * AU_M) ** 2
+    pred: dict[str, tuple[float, float, str]] = {}  # key -> (prediction, eps shown, note)
+    pred["cassini_gamma"] = (0.0, e_limb, "g = F g_N leaves the light-propagation metric, hence gamma, unchanged")
+    pred["cassini_gamma_metric"] = (2 * (e_limb - eps["Earth"]) / (1 + eps["Earth"]), e_limb,
+                                    "gamma_eff - 1 = 2 (eps_limb - eps_Earth)/(1 + eps_Earth), GM_sun from the planets")
+    pred["seed_cassini"] = (eps["Saturn"], eps["Saturn"], "compares a force change with a light-bending bound")
+    pred["ephemerides"] = (eps["Saturn"] - eps["Earth"], eps["Saturn"],
+                           "extra enclosed mass (eps_Saturn - eps_Earth) M_sun, constant part absorbed in GM_sun")
+    for key, name in [("precession_mercury", "Mercury"), ("precession_mars", "Mars"),
+                      ("precession_saturn", "Saturn"), ("precession_saturn_inpop", "Saturn")]:
+        b = bodies[name]
+        dw = per_century(_orbit_precession(b, definition, params, sigma_v_model), b.period_days) * MAS_PER_RAD
+        pred[key] = (dw, eps[name], "Gauss's equation averaged over the orbit, eps(r) along the orbit")
+    pred["saturn_accel"] = ((eps["Saturn"] - eps["Earth"]) * g_sat, eps["Saturn"],
+                            f"(eps_Saturn - eps_Earth) g_sun(Saturn), g_sun = {g_sat:.3g} m/s^2")
+    pred["llr_gdot"] = (0.0, eps["Moon"], "F is static: no secular change of the effective G")
+    dw_moon = _orbit_precession(moon, definition, params, sigma_v_model)
+    p_moon = moon.a_au * AU_M * (1 - moon.e**2)
+    beta_equiv = -dw_moon * C_SI**2 * p_moon / (2 * math.pi * GM_EARTH)
+    pred["llr_beta"] = (beta_equiv, eps["Moon"],
+                        "beta - 1 that would give the same lunar perigee advance, -dw c^2 a(1-e^2)/(2 pi GM_earth)")
+    obs_rows = []
+    for key, bound in BOUNDS.items():
+        p, e_shown, note = pred[key]
+        p = float(p) + 0.0  # no "-0"
+        ratio = abs(p - bound.central) / bound.tolerance
+        obs_rows.append({
+            "sigma_definition": label, "sigma_v_model": sigma_v_model, "observable_key": key,
+            "observable": bound.observable, "body": bound.body, "eps": e_shown, "prediction": p,
+            "unit": bound.unit, "central": bound.central, "tolerance": bound.tolerance, "ratio": ratio,
+            "passes": bool(ratio <= 1.0), "bound_source": bound.source, "check": bound.check, "note": note,
+        })
+    return body_rows, obs_rows
+
+
+def report(params: Params = Params(), definitions=SIGMA_DEFINITIONS, sigma_v_model: str = "orbit-ei") -> dict:
+    """Everything ``cmsi solar --json`` prints: per definition, each body's eps and each observable."""
+    bodies, observables = [], []
+    for d in definitions:
+        b, o = evaluate(params, d, sigma_v_model)
+        bodies += b
+        observables += o
+    return {"params": params.as_dict(), "params_hash": params.hash, "sigma_v_model": sigma_v_model,
+            "pass_rule": f"|prediction - central| <= tolerance (N_SIGMA = {N_SIGMA:g} standard errors, "
+                         "or the upper limit)",
+            "bodies": bodies, "observables": observables}
+
+
+def max_allowed_chi0(params: Params, definition, sigma_v_model: str = "orbit-ei",
+                     exclude: tuple[str, ...] = ("seed_cassini", "cassini_gamma_metric")) -> float:
+    """Largest chi0 at which every observable (except ``exclude``) passes, other parameters fixed.
+
+    eps is proportional to chi0 and every prediction is linear in eps, so prediction = chi0 * slope and
+    the pass condition |chi0 slope - central| <= tol is solved exactly. Returns inf if no bound applies.
+    """
+    unit = dataclasses.replace(params, chi0=1.0)
+    _, rows = evaluate(unit, definition, sigma_v_model)
+    best = math.inf
+    for row in rows:
+        if row["observable_key"] in exclude:
+            continue
+        s, c, tol = row["prediction"], row["central"], row["tolerance"]
+        if s == 0:
+            continue
+        # |chi0 s - c| <= tol  <=>  chi0 in [(c - tol)/s, (c + tol)/s] (s > 0), reversed for s < 0
+        hi = max((c - tol) / s, (c + tol) / s)
+        best = min(best, hi)
+    return best
