@@ -1,0 +1,29 @@
+"""Shared test set-up: the data mirror (as the Makefile sets it) and the browser for the book tests."""
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+# Same rule as the Makefile: use ../shared/data as the local mirror when it exists.
+if "CMSI_DATA_DIR" not in os.environ and (REPO.parent / "shared" / "data").is_dir():
+    os.environ["CMSI_DATA_DIR"] = str((REPO.parent / "shared" / "data").resolve())
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args):
+    """Debian's Chromium (never a downloaded browser), with the flags this offline machine needs."""
+    return {
+        **browser_type_launch_args,
+        "executable_path": CHROMIUM,
+        "args": [
+            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        ],
+    }
