@@ -15,7 +15,9 @@ Sigma (surface density, Msun/pc^2), ``SIGMA_DEFINITIONS``:
 
 sigma_v (km/s), ``SIGMA_V_MODELS``: the random velocity of the orbit about a circular one,
   "orbit-ei"  sigma_v = v_c sqrt(e^2 + i^2) with the body's own e and i (i in radians, to the ecliptic);
-  "rms-ei"    sigma_v = v_c sqrt(<e^2 + i^2>), the rms over the eight planets (one ratio for the whole system).
+  "rms-ei"    sigma_v = v_c sqrt(<e^2 + i^2>), the rms over the eight planets (one ratio for the whole system);
+  "unity"     sigma_v = v_c, so N_coh = 1: the coherence factor dropped (with Sigma = Sigma_ref this is the
+              reading chi0 (v/c)^2 that reproduces the seed's number, ``seed_reading_eps``).
 v_c: the circular orbital speed sqrt(GM_central / r) (GM_sun, GM_earth and c from astropy.constants).
 
 Along an orbit the field eps(r) is evaluated with v_c(r) = sqrt(GM/r), the body's sigma_v/v_c ratio and
@@ -81,7 +83,7 @@ DAYS_PER_CENTURY = 36525.0
 DAYS_PER_YEAR = 365.25
 
 SIGMA_DEFINITIONS = ("point-mass", "planet-annulus", "minor-bodies", "galactic-disk")
-SIGMA_V_MODELS = ("orbit-ei", "rms-ei")
+SIGMA_V_MODELS = ("orbit-ei", "rms-ei", "unity")
 PLANETS = ("Mercury", "Venus", "Earth", "Mars", "Jupiter", "Saturn", "Uranus", "Neptune")
 
 #: Local surface density of the Galactic disk at the Sun [Msun/pc^2] (SCIENCE.md section 5, "roughly 50";
@@ -251,6 +253,8 @@ def sigma_v_ratio(model: str, body: str | Body | None = None) -> float:
     """sigma_v / v_c of a sigma_v model (dimensionless). ``body`` None (e.g. the solar limb) uses "rms-ei"."""
     if model not in SIGMA_V_MODELS:
         raise InputError(f"unknown sigma_v model {model!r}; valid: {', '.join(SIGMA_V_MODELS)}")
+    if model == "unity":
+        return 1.0
     if model == "orbit-ei" and body is not None:
         b = get_body(body)
         return math.hypot(b.e, math.radians(b.i_deg))
@@ -300,9 +304,13 @@ def body_eps(body: str | Body, definition, params: Params = Params(), sigma_v_mo
     return float(eps_field(b.a_au, b, definition, params, sigma_v_model))
 
 
-def limb_eps(definition, params: Params = Params(), impact_rsun: float = CASSINI_IMPACT_RSUN) -> float:
-    """eps at the Cassini ray's closest approach to the Sun (no orbiting body there: sigma_v from "rms-ei")."""
-    return float(eps_field(impact_rsun * RSUN_AU, None, definition, params, "rms-ei"))
+def limb_eps(definition, params: Params = Params(), sigma_v_model: str = "rms-ei",
+             impact_rsun: float = CASSINI_IMPACT_RSUN) -> float:
+    """eps at the Cassini ray's closest approach to the Sun [impact_rsun solar radii from its centre].
+
+    No body orbits there: "orbit-ei" falls back to the planets' rms ratio ("rms-ei").
+    """
+    return float(eps_field(impact_rsun * RSUN_AU, None, definition, params, sigma_v_model))
 
 
 def seed_reading_eps(body: str | Body, params: Params = Params()) -> float:
@@ -311,9 +319,7 @@ def seed_reading_eps(body: str | Body, params: Params = Params()) -> float:
     This keeps the velocity factor and drops the source-density and coherence factors, i.e. it is F - 1
     at Sigma = Sigma_ref and sigma_v = v_c (both factors equal to 1). v_c = sqrt(GM_central/a).
     """
-    b = get_body(body)
-    v = b.v_circ_kms
-    return float(_f_minus_1(b.a_au * AU_KPC, v, v, params.sigma_ref, params))
+    return body_eps(body, params.sigma_ref, params, "unity")
 
 
 # --------------------------------------------------------------------------- precession
@@ -425,7 +431,7 @@ def evaluate(params: Params = Params(), definition="point-mass", sigma_v_model: 
             "Sigma_Msun_pc2": Sigma, "eps": eps[b.name],
         })
     sat, earth, moon = bodies["Saturn"], bodies["Earth"], bodies["Moon"]
-    e_limb = limb_eps(definition, params)
+    e_limb = limb_eps(definition, params, sigma_v_model)
     g_sat = GM_SUN / (sat.a_au * AU_M) ** 2
     pred: dict[str, tuple[float, float, str]] = {}  # key -> (prediction, eps shown, note)
     pred["cassini_gamma"] = (0.0, e_limb, "g = F g_N leaves the light-propagation metric, hence gamma, unchanged")

@@ -31,8 +31,9 @@ def register(sub, common):
     p.add_argument("--sigma-def", action="append", default=[], metavar="NAME|VALUE",
                    help="Sigma definition (point-mass, planet-annulus, minor-bodies, galactic-disk) or a "
                         "constant Sigma in Msun/pc^2; repeatable; default: all four")
-    p.add_argument("--sigma-v", default="orbit-ei", choices=("orbit-ei", "rms-ei"),
-                   help="sigma_v model: v_c sqrt(e^2+i^2) of the body's own orbit, or the planets' rms (default orbit-ei)")
+    p.add_argument("--sigma-v", default="orbit-ei", choices=("orbit-ei", "rms-ei", "unity"),
+                   help="sigma_v model: v_c sqrt(e^2+i^2) of the body's own orbit, the planets' rms, or "
+                        "sigma_v = v_c (N_coh = 1) (default orbit-ei)")
     p.set_defaults(func=run)
 
 
