@@ -71,14 +71,14 @@ __all__ = [
     "max_allowed_chi0",
 ]
 
-GM_SUN = const.GM_sun.to_value(u.m**3 / u.s**2)
-GM_EARTH = const.GM_earth.to_value(u.m**3 / u.s**2)
-C_SI = const.c.to_value(u.m / u.s)
-AU_M = u.au.to(u.m)
-AU_PC = u.au.to(u.pc)
-AU_KPC = u.au.to(u.kpc)
-RSUN_AU = const.R_sun.to_value(u.au)
-MAS_PER_RAD = u.rad.to(u.mas)
+GM_SUN = float(const.GM_sun.to_value(u.m**3 / u.s**2))
+GM_EARTH = float(const.GM_earth.to_value(u.m**3 / u.s**2))
+C_SI = float(const.c.to_value(u.m / u.s))
+AU_M = float(u.au.to(u.m))
+AU_PC = float(u.au.to(u.pc))
+AU_KPC = float(u.au.to(u.kpc))
+RSUN_AU = float(const.R_sun.to_value(u.au))
+MAS_PER_RAD = float(u.rad.to(u.mas))
 DAYS_PER_CENTURY = 36525.0
 DAYS_PER_YEAR = 365.25
 
