@@ -537,7 +537,7 @@ class ClusterProfiles:
     r500: float                  # kpc, from M_hse
     r2500: float                 # kpc, from M_hse
     rho_crit: float              # Msun/kpc^3 at the cluster's z
-    cmsi_error: str = ""         # why the CMSI mass is missing (self-consistent runaway), if it is
+    cmsi_error: str = ""         # where the CMSI mass is missing (self-consistent runaway), if anywhere
 
     def at(self, model: str, r: float) -> float:
         """Enclosed mass of ``model`` at r [kpc] (log-log interpolation of the grid; nan when r is nan)."""
@@ -614,10 +614,18 @@ def cluster_profiles(cluster: VikhlininCluster, params: Params = Params(),
         v_hse = np.sqrt(G_KPC_KMS2_MSUN * np.clip(M_hse, 0, None) / r)
         try:
             v = kernel.circular_speed(r, v_bar, sig, Sigma, params, options.vc_mode, v_obs=v_hse)
-            F = (v / v_bar) ** 2
-        except kernel.NoSelfConsistentSolution as exc:
-            F = np.full_like(r, np.nan)
-            err = str(exc)
+        except kernel.NoSelfConsistentSolution:
+            # solve radius by radius: nan where v^2 = F(v) v_bar^2 has no solution (the boost runs away)
+            v = np.full_like(r, np.nan)
+            for i in range(r.size):
+                try:
+                    v[i] = kernel.self_consistent_speed(r[i], v_bar[i], sig[i], Sigma[i], params)
+                except kernel.NoSelfConsistentSolution:
+                    pass
+            bad = ~np.isfinite(v)
+            err = (f"no self-consistent solution at {bad.sum()} of {r.size} radii "
+                   f"(r = {r[bad].min():.3g} to {r[bad].max():.3g} kpc)")
+        F = (v / v_bar) ** 2
     g_bar = G_KPC_KMS2_MSUN * M_bar / r**2  # (km/s)^2/kpc
     g_rar = rar.rar_g_obs(g_bar, rar.G_DAGGER_KMS2_KPC)
     mass = {"newton": M_bar, "cmsi": F * M_bar, "rar": g_rar * r**2 / G_KPC_KMS2_MSUN, "hydrostatic": M_hse}

@@ -215,3 +215,17 @@ def test_bad_inputs_raise():
         C.ClusterOptions.from_strings(["colour=red"])
     with pytest.raises(InputError, match="z_s"):
         C.sigma_crit(0.5, 0.2, C.cosmology())
+
+
+def test_cli_json_rows(capsys):
+    import json
+
+    from cmsi_lib.cli import main
+
+    assert main(["clusters", "--json", "--cluster", "A2029", "--set", "chi0=1e3"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["model"] for r in rows] == list(C.MODELS)
+    assert all(r["cluster"] == "A2029" and 0 < r["mass_ratio_r500"] for r in rows)
+    assert rows[-1]["mass_ratio_r500"] == 1.0  # hydrostatic against itself
+    assert main(["clusters", "--cluster", "Coma"]) == 2
+    assert "valid names" in capsys.readouterr().err
