@@ -10,7 +10,6 @@ MATHJAX_VERSION := 3.2.2
 # The local data mirror: ../shared/data when it exists (developer machines and CI).
 CMSI_DATA_DIR ?= $(shell [ -d ../shared/data ] && cd ../shared/data && pwd)
 export CMSI_DATA_DIR
-export MPLBACKEND := Agg
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
 .PHONY: book test venv mathjax atlas survey clean help

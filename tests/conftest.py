@@ -11,7 +11,6 @@ REPO = Path(__file__).resolve().parent.parent
 # Same rule as the Makefile: use ../shared/data as the local mirror when it exists.
 if "CMSI_DATA_DIR" not in os.environ and (REPO.parent / "shared" / "data").is_dir():
     os.environ["CMSI_DATA_DIR"] = str((REPO.parent / "shared" / "data").resolve())
-os.environ.setdefault("MPLBACKEND", "Agg")
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
