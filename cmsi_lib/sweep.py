@@ -163,7 +163,9 @@ class SweepRunner:
         else:
             from distributed import as_completed
 
-            remote = self.client.scatter(batches, broadcast=True)
+            # hash=False: a fresh key per run, so releasing an earlier run's identical data cannot
+            # take this run's away ("lost dependencies")
+            remote = self.client.scatter(batches, broadcast=True, hash=False)
             futs = {}
             for i, p in enumerate(param_sets):
                 for b, rb in enumerate(remote):
@@ -172,6 +174,7 @@ class SweepRunner:
             for f in as_completed(futs):
                 i, b = futs[f]
                 store(i, b, f.result())
+            del remote, futs
         bar.close()
         return SweepResult(names, obj, chi2, ok, reason, npts, time.perf_counter() - t0, len(batches) * n_sets)
 
