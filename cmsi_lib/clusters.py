@@ -540,7 +540,7 @@ class ClusterProfiles:
     cmsi_error: str = ""         # where the CMSI mass is missing (self-consistent runaway), if anywhere
 
     def at(self, model: str, r: float) -> float:
-        """Enclosed mass of ``model`` at r [kpc] (log-log interpolation of the grid; nan when r is nan)."""
+        """Enclosed mass of ``model`` at r [kpc] (interpolated linearly in ln r; nan when r is nan)."""
         if not np.isfinite(r):
             return float("nan")
         return float(np.interp(np.log(r), np.log(self.r_kpc), self.mass[model]))
