@@ -3,7 +3,8 @@
     .venv/bin/python benchmarks/bench_atlas.py [--workers 2] [--galaxies N] [--book]
 
 Runs in a temporary results folder and a temporary pages folder (nothing in the checkout is
-touched), with a local Dask cluster of ``--workers`` processes:
+touched; ``--in-checkout`` uses the checkout's instead), with a local Dask cluster of
+``--workers`` processes:
 
 1. cold: every page executed (empty cache);
 2. warm: the same again (nothing changed: no page executed);
@@ -48,16 +49,20 @@ def main() -> int:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--galaxies", type=int, default=None, help="only the first N galaxies (default: all 175)")
     ap.add_argument("--book", action="store_true", help="also time a strict book build (twice) of the checkout")
+    ap.add_argument("--toc", help="table of contents for the --book builds (default: the book's _toc.yml)")
+    ap.add_argument("--in-checkout", action="store_true",
+                    help="use the checkout's results/ and chapters/sparc/galaxies/ (ends with the default run CURRENT)")
     args = ap.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-atlas-"))
-    os.environ["CMSI_RESULTS_DIR"] = str(tmp / "results")
+    if not args.in_checkout:
+        os.environ["CMSI_RESULTS_DIR"] = str(tmp / "results")
     os.environ.setdefault("MPLBACKEND", "Agg")
     from cmsi_lib import runner, sparc
     from cmsi_lib.params import Params
 
     names = sparc.galaxy_names()[: args.galaxies] if args.galaxies else None
-    pages = tmp / "pages"
+    pages = None if args.in_checkout else tmp / "pages"
     rows = []
 
     def step(label, params):
@@ -77,8 +82,9 @@ def main() -> int:
         out = tmp / "book"
         for label in ("book build (first, into an empty folder)", "book build (warm, nothing changed)"):
             t0 = time.perf_counter()
-            rc = subprocess.call([str(jb), "build", str(REPO), "--path-output", str(out), "-W", "-n", "--keep-going"],
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            cmd = [str(jb), "build", str(REPO), "--path-output", str(out), "-W", "-n", "--keep-going"]
+            cmd += ["--toc", args.toc] if args.toc else []
+            rc = subprocess.call(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             rows.append((label + ("" if rc == 0 else f" [exit {rc}]"), "", "", "", "", time.perf_counter() - t0))
 
     print(f"Machine: {machine()}; {args.workers} Dask worker processes, 1 thread each.\n")
