@@ -118,3 +118,32 @@ def test_global_fit_recovers_chi0_of_synthetic_cmsi_galaxies():
     assert gf.best.chi0 == pytest.approx(true.chi0, rel=0.05)
     assert gf.chi2_best / gf.n_points < 1e-3 < gf.chi2_newton / gf.n_points
     assert len(gf.folds) == 2 and all(f["out_of_sample_chi2_per_point"] < 1e-2 for f in gf.folds)
+
+
+def test_global_fit_in_two_dimensions_returns_a_grid_point():
+    g = halo_galaxy("burkert", 4e7, 6.0)
+    sample = {"A": g, "B": sparc.Galaxy(**{**g.__dict__, "name": "B", "D": 12.0})}
+    grids = {"chi0": [1e3, 1e5, 1e7], "alpha": [0.3, 0.55, 0.9]}
+    gf = fit.global_fit(sample, free=("chi0", "alpha"), grids=grids, k_folds=2, scheduler="serial", nuisance="none")
+    assert np.asarray(gf.profile["objective"]).shape == (3, 3)
+    # chi0 = 0 (Newtonian) is always a candidate; otherwise the pick is one of the grid's points
+    assert gf.best.chi0 == 0.0 or (gf.best.chi0 in grids["chi0"] and gf.best.alpha in grids["alpha"])
+    assert gf.chi2_best <= gf.chi2_base + 1e-9
+
+
+def test_posterior_sampling_brackets_the_truth():
+    g = halo_galaxy("nfw", 140.0, 9.0, noise=2.0)
+    out = fit.sample_posterior(g, "nfw", nuisance="none", nwalkers=16, nsteps=400, seed=2)
+    chain = out["chain"][200:].reshape(-1, len(out["names"]))
+    i = out["names"].index("V200")
+    assert out["log10"][i]  # V200 is sampled in log10
+    lo, hi = np.percentile(10 ** chain[:, i], [0.5, 99.5])
+    assert lo < 140.0 < hi and 0.1 < out["acceptance"] < 0.9
+
+
+def test_cli_rejects_bad_options_before_work(capsys):
+    from cmsi_lib.cli import main
+
+    assert main(["survey", "--vc-mode", "sideways", "--no-write"]) == 2
+    assert "vc_mode" in capsys.readouterr().err
+    assert main(["survey", "--models", "mond", "--no-write"]) == 2
