@@ -229,3 +229,27 @@ def test_cli_json_rows(capsys):
     assert rows[-1]["mass_ratio_r500"] == 1.0  # hydrostatic against itself
     assert main(["clusters", "--cluster", "Coma"]) == 2
     assert "valid names" in capsys.readouterr().err
+
+
+def test_two_projection_routes_agree():
+    """int_0^R 2 pi R' Sigma(R') dR' (Abel route) equals the cylinder mass from M(r) (shell-weight route)."""
+    from scipy.integrate import simpson
+
+    cl = beta_model(beta=0.8, rc=80.0)
+    rt = 3000.0
+    r = np.geomspace(1e-3, rt, 3000)
+    M = cl.gas_mass(r).value
+    Rg = np.geomspace(1e-3, 500.0, 600)
+    Sig = C.abel_surface_density(lambda x: cl.gas_density(x).value, Rg, rt, n_u=1001)
+    via_sigma = simpson(2 * np.pi * Rg**2 * Sig, x=np.log(Rg))
+    assert C.projected_mass(r, M, [500.0], rt, n_u=2001)[0] == pytest.approx(via_sigma, rel=1e-3)
+
+
+def test_cosmology_rescaling_scales_masses_as_expected():
+    """Radii x s, n x s^-1/2: gas mass at s r scales as s^(5/2), hydrostatic mass as s (eq. 7 is linear in r)."""
+    cl = C.load_clusters()["A478"]
+    s = 1.07
+    big = cl.rescaled(s)
+    r = np.array([100.0, 500.0, 1000.0])
+    np.testing.assert_allclose(big.gas_mass(s * r).value, s**2.5 * cl.gas_mass(r).value, rtol=1e-4)
+    np.testing.assert_allclose(big.hydrostatic_mass(s * r).value, s * cl.hydrostatic_mass(r).value, rtol=1e-10)
