@@ -563,8 +563,8 @@ class ClusterProfiles:
         Each model's lens mass is M_bar + lens_weight (M_model - M_bar) (hydrostatic: taken as the true
         total mass, lens_weight not applied). A lens mass must not decrease outward (that is a negative
         density): where a profile does (eq. 7 does in places for some clusters, and is negative inside
-        A1795's r_min), its running maximum, floored at 0, is used. Einstein radii are sought only at R >= the cluster's r_min
-        (inside it the density law is an extrapolation); 0.0 means "none".
+        A1795's r_min), its running maximum, floored at 0, is used. Einstein radii are sought only at
+        R >= the cluster's r_min (inside it the density law is an extrapolation); 0.0 means "none".
         """
         rt = self.options.r_trunc_kpc
         R = np.geomspace(max(1.0, 0.5 * self.cluster.r_min), 0.999 * rt, 240) if R_kpc is None else \
