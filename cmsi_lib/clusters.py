@@ -92,7 +92,6 @@ COSMOLOGIES = ("vikhlinin2006", "planck18")
 MODELS = ("newton", "cmsi", "rar", "hydrostatic")
 
 # constants in the module's units
-_M_P_KG = const.m_p.to_value(u.kg)
 #: Msun/kpc^3 per (m_p cm^-3)
 _RHO_PER_MP_CM3 = (const.m_p / u.cm**3).to_value(u.Msun / u.kpc**3)
 #: k T r / (G m_p) in Msun for T = 1 keV, r = 1 kpc
