@@ -253,9 +253,7 @@ def fit_galaxy(galaxy, model_name: str | Model, params: Params = Params(), *, ma
     t0 = time.perf_counter()
     if nuisance not in NUISANCE_MODES:
         raise InputError(f"nuisance = {nuisance!r} is not one of {NUISANCE_MODES}")
-    model = model_name if isinstance(model_name, Model) else (
-        models.get_model(model_name, params=params, options=options) if str(model_name).startswith("cmsi")
-        else models.get_model(model_name))
+    model = _model(model_name, params, options)
     mask = np.ones(galaxy.R.size, bool) if mask is None else np.asarray(mask, bool)
     if mask.shape != galaxy.R.shape:
         raise InputError(f"mask has shape {mask.shape}; galaxy {galaxy.name} has {galaxy.R.size} points")
@@ -320,17 +318,24 @@ def fit_galaxy(galaxy, model_name: str | Model, params: Params = Params(), *, ma
     return res
 
 
-def fit_sample(sample: Mapping, model_name: str | Model, params: Params = Params(), **kw) -> list[FitResult]:
+def _model(model_name: str | Model, params: Params, options) -> Model:
+    """A Model from a name (the CMSI models take params and options) or the Model itself."""
+    if isinstance(model_name, Model):
+        return model_name
+    if str(model_name).startswith("cmsi"):
+        return models.get_model(model_name, params=params, options=options)
+    return models.get_model(model_name)
+
+
+def fit_sample(sample: Mapping, model_name: str | Model, params: Params = Params(), options=None,
+               **kw) -> list[FitResult]:
     """Fit every galaxy of ``sample`` (name -> Galaxy, or name -> (Galaxy, mask) as ``sparc.apply_cuts``
-    returns) with one model, in order. Keyword arguments go to ``fit_galaxy``."""
+    returns) with one model, in order. Other keyword arguments go to ``fit_galaxy``."""
+    model = _model(model_name, params, options)
     out = []
-    model = model_name if isinstance(model_name, Model) else None
-    for name, item in sample.items():
+    for item in sample.values():
         g, m = item if isinstance(item, tuple) else (item, None)
-        if model is None:
-            model = (models.get_model(model_name, params=params, options=kw.get("options"))
-                     if str(model_name).startswith("cmsi") else models.get_model(model_name))
-        out.append(fit_galaxy(g, model, params, mask=m, **{k: v for k, v in kw.items() if k != "options"}))
+        out.append(fit_galaxy(g, model, params, mask=m, **kw))
     return out
 
 
@@ -375,9 +380,7 @@ def sample_posterior(galaxy, model_name: str | Model, params: Params = Params(),
     """
     import emcee
 
-    model = model_name if isinstance(model_name, Model) else (
-        models.get_model(model_name, params=params, options=options) if str(model_name).startswith("cmsi")
-        else models.get_model(model_name))
+    model = _model(model_name, params, options)
     best = fit_galaxy(galaxy, model, params, mask=mask, nuisance=nuisance)
     if not best.success:
         raise InputError(f"cannot sample {galaxy.name} with {model.name}: the fit failed ({best.reason})")
@@ -396,20 +399,11 @@ def sample_posterior(galaxy, model_name: str | Model, params: Params = Params(),
     ndim = x_best.size
     spread = 1e-3 * np.maximum(prob.ub - prob.lb, 1e-6)
     p0 = np.clip(x_best + spread * rng.standard_normal((nwalkers, ndim)), prob.lb, prob.ub)
-    sampler = emcee.EnsembleSampler(nwalkers, ndim, log_prob, seed=seed) if _emcee_takes_seed() else \
-        emcee.EnsembleSampler(nwalkers, ndim, log_prob)
-    np.random.seed(seed)
+    sampler = emcee.EnsembleSampler(nwalkers, ndim, log_prob)
+    sampler.random_state = np.random.RandomState(seed).get_state()  # reproducible moves
     sampler.run_mcmc(p0, nsteps, progress=progress)
     return {"names": list(prob.names), "log10": list(prob.logs), "chain": sampler.get_chain(),
             "acceptance": float(np.mean(sampler.acceptance_fraction)), "start": best}
-
-
-def _emcee_takes_seed() -> bool:
-    import inspect
-
-    import emcee
-
-    return "seed" in inspect.signature(emcee.EnsembleSampler.__init__).parameters
 
 
 # --------------------------------------------------------------------------- the global CMSI fit
@@ -609,7 +603,8 @@ def global_fit(sample: Mapping, free: tuple[str, ...] = ("chi0",), grids: Mappin
 
 
 # --------------------------------------------------------------------------- the survey (all models, written to results/)
-#: the per-galaxy model rows of the survey: label -> (model name, which CMSI parameters)
+#: the per-galaxy model rows of the survey: the models of ``models.MODEL_NAMES`` ("cmsi" at the given
+#: parameters) plus "cmsi_global", CMSI at the best global fit
 SURVEY_MODELS = ("newton", "rar", "rar_free", "nfw", "burkert", "cmsi", "cmsi_global", "cmsi_chi0")
 #: the modelling options varied one at a time around the baseline (the global fit is redone for each)
 SURVEY_VARIANTS = (("vc_mode", "self-consistent"), ("vc_mode", "observed"),
@@ -659,6 +654,7 @@ def run_survey(params: Params = Params(), options=None, cuts=None, models_to_fit
     Returns the summary (also what ``cmsi survey --json`` prints).
     """
     import json
+    import os
     import platform
 
     from . import results, sparc
@@ -733,7 +729,7 @@ def run_survey(params: Params = Params(), options=None, cuts=None, models_to_fit
                        "k_folds": k_folds, "seed": seed},
         "variants": variant_out,
         "timings_s": timings | {"total_s": time.perf_counter() - t_start},
-        "machine": {"cpus": __import__("os").cpu_count(), "platform": platform.platform(),
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
                     "python": platform.python_version(), "workers": n_workers},
     }
     if write:

@@ -421,4 +421,6 @@ def get_model(name: str, **options) -> Model:
         return CMSI(free=free, **options)
     if options:
         raise InputError(f"model {name!r} takes no options (got {sorted(options)})")
-    return {"newton": Newton, "nfw": NFW, "burkert": Burkert}.get(name, lambda: None)() or RAR(name == "rar_free")
+    if name in ("rar", "rar_free"):
+        return RAR(free_g_dagger=(name == "rar_free"))
+    return {"newton": Newton, "nfw": NFW, "burkert": Burkert}[name]()
