@@ -37,8 +37,11 @@ _mathjax/mathjax/tex-mml-chtml.js:
 	rm -rf .npm-mathjax
 
 # Everything the book's chapters read from results/ is made here, before the build.
-results: venv
-	@true
+# (python -m, not .venv/bin/cmsi: scripts carry the venv's absolute path in their shebang)
+LIB_INPUTS := $(shell find cmsi_lib -name '*.py') data/registry.txt
+results/survey/summary.json: $(VENV)/.installed $(LIB_INPUTS)
+	$(BIN)/python -m cmsi_lib survey
+results: venv results/survey/summary.json
 
 book: venv mathjax results
 	@# strict build (-W -n --keep-going); drops the execution cache when the library, the data

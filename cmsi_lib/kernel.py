@@ -112,10 +112,10 @@ def enhancement(R, v_c, sigma_v, Sigma, params: Params = Params()) -> np.ndarray
 
 # --------------------------------------------------------------------------- choosing v_c
 def vc_from_vbar(v_bar) -> np.ndarray:
-    """v_c for the "baryonic" mode: sqrt(max(v_bar^2, 0)) with v_bar signed as in SPARC.
+    """v_c for the "baryonic" mode: the speed |v_bar| [km/s] of the (signed, SPARC-style) v_bar.
 
-    Where the baryonic acceleration is inward-negative (v_bar^2 < 0, e.g. a central gas hole)
-    the speed is taken as 0, so F = 1 there.
+    Where the net baryonic pull is outward (v_bar^2 < 0, e.g. a central gas hole) the magnitude
+    is used; F then scales that outward acceleration.
     """
     vb = _finite("v_bar", as_value(v_bar, u.km / u.s, "v_bar"))
     return np.abs(vb)
