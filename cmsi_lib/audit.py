@@ -14,8 +14,9 @@ check failed, so a failing check also fails the strict book build.
 ``run_audit(paths)`` executes MyST-markdown chapters headless (jupytext + nbclient, each with
 its own folder as the working directory, each in a kernel of its own with ``CMSI_AUDIT_LOG``
 pointing at a private file), and returns one record per check:
-``{"chapter", "name", "passed", "quantity"}``. A chapter that raises outside a check (or that
-records no check at all) adds a failed record named ``<execution>``.
+``{"chapter", "name", "passed", "quantity"}``, plus one record per chapter named ``<execution>``:
+passed (with the run time) when the chapter ran to the end and recorded at least one check,
+failed (with the error) when it stopped or recorded no check.
 """
 
 from __future__ import annotations
@@ -144,9 +145,9 @@ def run_chapter(path: str | Path, timeout: float = 600) -> dict:
 def run_audit(chapters: Iterable[str | Path] | None = None, jobs: int = 2, timeout: float = 600) -> list[dict]:
     """Run the chapters (default: the derivation chapters), ``jobs`` at a time; one record per check.
 
-    Each record: ``chapter``, ``name``, ``passed`` (bool), ``quantity`` (text). A chapter that
-    stopped with an error that is not a recorded failed check, or that recorded no check, adds
-    a failed record named ``<execution>`` carrying the error.
+    Each record: ``chapter``, ``name``, ``passed`` (bool), ``quantity`` (text); each chapter ends
+    with a record named ``<execution>``, failed (carrying the error) when the chapter stopped
+    or recorded no check.
     """
     chapters = [Path(c) for c in (derivation_chapters() if chapters is None else chapters)]
     for c in chapters:

@@ -299,7 +299,8 @@ def claims_ledger(
 def ledger_markdown(rows: list[Claim]) -> str:
     """The ledger as a Markdown table (MyST-renderable): claim, seed, recomputed, verdict, what it would take."""
     verdict = {True: "reproduced", False: "**not reproduced**", None: "cannot be recomputed"}
-    out = ["| Claim of the seed | Seed value | Recomputed (seed defaults) | Verdict | What it would take |",
+    out = ["| Claim of the seed | Seed value (dimensionless unless a unit is given) | Recomputed at the seed's "
+           "defaults (same units) | Verdict | What it would take |",
            "|---|---|---|---|---|"]
     for r in rows:
         cells = [r.claim, r.seed_value, r.recomputed, verdict[r.reproduced], r.would_take]
