@@ -13,6 +13,7 @@ import importlib
 import json
 import sys
 
+from ..datafiles import DataFileError
 from ..kernel import InputError
 from ..params import ParameterError, Params
 
@@ -66,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except (ParameterError, InputError) as exc:
+    except (ParameterError, InputError, DataFileError) as exc:
         print(f"cmsi {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
