@@ -44,7 +44,8 @@ def build_book(strict: bool = True) -> int:
     cmd = [str(jb), "build", str(root)] + (["-W", "-n", "--keep-going"] if strict else [])
     status = subprocess.call(cmd, cwd=root)
     if status == 0:
-        stamp.write_text(h + "\n")
+        # hash again: chapters may themselves write caches under results/ (e.g. the galpy grid)
+        stamp.write_text(inputs_hash() + "\n")
         print(f"The book is at {build / 'html' / 'index.html'}")
     return status
 
