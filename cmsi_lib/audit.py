@@ -58,12 +58,12 @@ def _to_builtin(x):
         raise TypeError(f"check() needs a definite truth value, got {x!r} ({type(x).__name__})") from None
 
 
-def check(name: str, passed, quantity: str = "") -> bool:
+def check(name: str, passed, quantity: str = "") -> None:
     """Record one derivation check and raise ``AuditFailure`` if it failed.
 
     name: what is checked (one line); passed: a truth value (numpy and SymPy booleans accepted);
     quantity: the quantity compared, as text (e.g. ``"E[C] = 40.1 vs MC 40.0 +- 0.1"``).
-    Returns True when the check passed.
+    Returns None (so a check at the end of a notebook cell prints nothing).
     """
     ok = _to_builtin(passed)
     log = os.environ.get(AUDIT_LOG_ENV)
@@ -73,15 +73,14 @@ def check(name: str, passed, quantity: str = "") -> bool:
             fh.write(json.dumps(rec) + "\n")
     if not ok:
         raise AuditFailure(f"derivation check failed: {name} ({quantity})")
-    return True
 
 
-def check_close(name: str, actual, expected, rtol: float = 1e-12, atol: float = 0.0) -> bool:
+def check_close(name: str, actual, expected, rtol: float = 1e-12, atol: float = 0.0) -> None:
     """``check`` that two numbers agree: |actual - expected| <= atol + rtol |expected|."""
     a, e = float(actual), float(expected)
     ok = math.isfinite(a) and math.isfinite(e) and abs(a - e) <= atol + rtol * abs(e)
     rel = abs(a - e) / abs(e) if e != 0 else abs(a - e)
-    return check(name, ok, f"{a:.10g} vs {e:.10g} (rel. diff {rel:.2g}, rtol {rtol:g}, atol {atol:g})")
+    check(name, ok, f"{a:.10g} vs {e:.10g} (rel. diff {rel:.2g}, rtol {rtol:g}, atol {atol:g})")
 
 
 # --------------------------------------------------------------------------- the runner

@@ -41,7 +41,7 @@ def write_notebook(path, code):
 def test_check_records_and_raises(tmp_path, monkeypatch):
     log = tmp_path / "log.jsonl"
     monkeypatch.setenv(AUDIT_LOG_ENV, str(log))
-    assert check("two plus two", 2 + 2 == 4, "4 vs 4") is True
+    check("two plus two", 2 + 2 == 4, "4 vs 4")  # passes silently
     with pytest.raises(AuditFailure, match="pi is three"):
         check("pi is three", abs(3.141592653589793 - 3) < 1e-3, "3.14159 vs 3")
     recs = [json.loads(line) for line in log.read_text().splitlines()]
@@ -51,7 +51,7 @@ def test_check_records_and_raises(tmp_path, monkeypatch):
 
 def test_check_close_tolerance(monkeypatch):
     monkeypatch.delenv(AUDIT_LOG_ENV, raising=False)
-    assert check_close("sqrt(2)^2 = 2", 2 ** 0.5 * 2 ** 0.5, 2.0, rtol=1e-15)
+    check_close("sqrt(2)^2 = 2 to 1e-15", 2 ** 0.5 * 2 ** 0.5, 2.0, rtol=1e-15)
     with pytest.raises(AuditFailure):
         check_close("1.001 vs 1 at rtol 1e-4", 1.001, 1.0, rtol=1e-4)
     with pytest.raises(AuditFailure):
