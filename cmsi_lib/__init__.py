@@ -5,7 +5,7 @@
 
 Modules (one concern each):
     params     Params: the CMSI parameters, validated and hashable
-    kernel     the factors of F, F itself and the v_c modes
+    kernel     the factors of F, F itself (and F - 1 as `boost`), the v_c modes
     units      constants in kpc, km/s, Msun (from astropy)
     datafiles  checksum-verified input files (pooch, or the CMSI_DATA_DIR mirror)
     paths      where the repository, results and caches are
@@ -16,6 +16,7 @@ from .kernel import (
     VC_MODES,
     InputError,
     NoSelfConsistentSolution,
+    boost,
     circular_speed,
     coherence_term,
     enhancement,
@@ -30,6 +31,7 @@ __all__ = [
     "Params",
     "ParameterError",
     "enhancement",
+    "boost",
     "velocity_term",
     "source_density_term",
     "coherence_term",

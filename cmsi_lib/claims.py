@@ -34,7 +34,7 @@ import astropy.units as u
 import numpy as np
 from scipy.special import i0, i1, k0, k1
 
-from .kernel import enhancement, source_density_term, velocity_term, coherence_term, radial_profile
+from .kernel import boost, coherence_term, enhancement, radial_profile, source_density_term, velocity_term
 from .params import Params
 from .units import C_KMS, G_KPC_KMS2_MSUN
 
@@ -86,13 +86,6 @@ def _agrees(value: float, seed_text: str) -> bool:
 
 def _fmt(x: float, digits: int = 3) -> str:
     return f"{x:.{digits}g}"
-
-
-def _boost(R, v_c, sigma_v, Sigma, params: Params) -> np.ndarray:
-    """F - 1 as the product of the kernel's factors (``enhancement(...) - 1`` loses all digits below ~1e-16:
-    at Saturn F - 1 ~ 1e-12 would keep only four)."""
-    return params.chi0 * (velocity_term(v_c) * source_density_term(Sigma, params)
-                          * coherence_term(v_c, sigma_v, params) * radial_profile(R, params))
 
 
 # --------------------------------------------------------------------------- the open choices
@@ -182,7 +175,7 @@ def claims_ledger(
     if R.size == 0:
         raise ValueError("the MW-like profile never reaches v_bar = 150-175 km/s: change mw_sigma_sun, mw_r_d")
     F = enhancement(R, vb, mw_sigma_v, Sg, p)
-    Fm1_unit = _boost(R, vb, mw_sigma_v, Sg, dataclasses.replace(p, chi0=1.0))  # F - 1 per unit chi0
+    Fm1_unit = boost(R, vb, mw_sigma_v, Sg, dataclasses.replace(p, chi0=1.0))  # F - 1 per unit chi0
     mw_assume = (f"exponential disk, Sigma(R) = {mw_sigma_sun:g} exp(-(R - {mw_r_sun:g} kpc)/{mw_r_d:g} kpc) "
                  f"Msun/pc^2, its own v_bar; R = {R.min():.2f}-{R.max():.2f} kpc where v_bar is in 150-175 km/s; "
                  f"sigma_v = {mw_sigma_v:g} km/s; v_c = v_bar")
@@ -200,7 +193,7 @@ def claims_ledger(
         "table_source_R8", "table: source factor in the Galaxy (Sigma = 50 Msun/pc^2)", "~1.0", _fmt(src8), src8,
         _agrees(src8, "1.0"), "nothing", f"Sigma = {S8:.4g} Msun/pc^2, sigma_ref = {p.sigma_ref:g}, eps = {p.eps:g}",
     ))
-    Fm1_8 = float(_boost(mw_r_sun, vb8, mw_sigma_v, S8, p))
+    Fm1_8 = float(boost(mw_r_sun, vb8, mw_sigma_v, S8, p))
     chi0_sig = p.chi0 * significant / Fm1_8 if Fm1_8 > 0 else math.inf
     rows.append(Claim(
         "table_combined_R8", "table: combined factor in the Galaxy at R = 8 kpc is 'significant'",
@@ -249,7 +242,7 @@ def claims_ledger(
     # ---- 3. Saturn
     S_sat = seed_source_factor_sigma(p) if saturn_sigma is None else float(saturn_sigma)
     sv_sat = v_sat if saturn_sigma_v is None else float(saturn_sigma_v)
-    dg = float(_boost(R_sat, v_sat, sv_sat, S_sat, p))
+    dg = float(boost(R_sat, v_sat, sv_sat, S_sat, p))
     rest = float(p.chi0 * velocity_term(v_sat) * coherence_term(v_sat, sv_sat, p) * radial_profile(R_sat, p))
     src_need = 9.1e-7 / rest if rest > 0 else math.inf
     S_need = p.sigma_ref * src_need ** (1.0 / p.eps) if p.eps > 0 else math.nan

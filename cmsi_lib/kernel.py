@@ -27,6 +27,7 @@ __all__ = [
     "source_density_term",
     "coherence_term",
     "radial_profile",
+    "boost",
     "enhancement",
     "self_consistent_speed",
     "circular_speed",
@@ -97,17 +98,26 @@ def radial_profile(R, params: Params = Params()) -> np.ndarray:
     return np.where(x <= 1.0, inner, outer)
 
 
-def enhancement(R, v_c, sigma_v, Sigma, params: Params = Params()) -> np.ndarray:
-    """F = 1 + chi0 (v_c/c)^2 (Sigma/Sigma_ref)^eps (v_c/sigma_v)^(gamma alpha) f(R/ell0).
+def boost(R, v_c, sigma_v, Sigma, params: Params = Params()) -> np.ndarray:
+    """F - 1 = chi0 (v_c/c)^2 (Sigma/Sigma_ref)^eps (v_c/sigma_v)^(gamma alpha) f(R/ell0), dimensionless.
 
-    R [kpc], v_c and sigma_v [km/s], Sigma [Msun/pc^2]; arrays broadcast. Returns F (dimensionless, >= 1).
+    Use this rather than ``enhancement(...) - 1`` when F - 1 is tiny (Solar System: ~1e-12 and below),
+    where forming 1 + x in double precision would keep only a few digits of x.
     """
-    return 1.0 + params.chi0 * (
+    return params.chi0 * (
         velocity_term(v_c)
         * source_density_term(Sigma, params)
         * coherence_term(v_c, sigma_v, params)
         * radial_profile(R, params)
     )
+
+
+def enhancement(R, v_c, sigma_v, Sigma, params: Params = Params()) -> np.ndarray:
+    """F = 1 + chi0 (v_c/c)^2 (Sigma/Sigma_ref)^eps (v_c/sigma_v)^(gamma alpha) f(R/ell0).
+
+    R [kpc], v_c and sigma_v [km/s], Sigma [Msun/pc^2]; arrays broadcast. Returns F (dimensionless, >= 1).
+    """
+    return 1.0 + boost(R, v_c, sigma_v, Sigma, params)
 
 
 # --------------------------------------------------------------------------- choosing v_c

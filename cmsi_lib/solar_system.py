@@ -1,7 +1,7 @@
 """CMSI in the Solar System: the bodies, the open choices, and the observables that bound a force change.
 
 CMSI multiplies the Newtonian acceleration by F, so a body feels g = (1 + eps) g_N with
-eps = F - 1 from :func:`cmsi_lib.kernel.enhancement` (never re-implemented here). In the Solar
+eps = F - 1 from :func:`cmsi_lib.kernel.boost` (never re-implemented here). In the Solar
 System the seed leaves three inputs of F open; each is an explicit option here:
 
 Sigma (surface density, Msun/pc^2), ``SIGMA_DEFINITIONS``:
@@ -40,7 +40,7 @@ import astropy.units as u
 import numpy as np
 
 from . import paths
-from .kernel import InputError, enhancement
+from .kernel import InputError, boost
 from .params import Params
 
 __all__ = [
@@ -275,27 +275,7 @@ def eps_field(r_au, body: str | Body | None, definition, params: Params = Params
         gm = get_body(body).gm_central if body is not None else GM_SUN
     v_c = np.sqrt(gm / (r * AU_M)) / 1e3
     ratio = sigma_v_ratio(sigma_v_model, body)
-    return _f_minus_1(r * AU_KPC, v_c, ratio * v_c, Sigma, params)
-
-
-def _f_minus_1(R_kpc, v_c, sigma_v, Sigma, params: Params) -> np.ndarray:
-    """eps = F - 1 from ``kernel.enhancement``, without the round-off of forming 1 + eps.
-
-    In the Solar System eps is often 1e-15 or smaller, below the resolution of F = 1 + eps in double
-    precision (2.2e-16), and the lunar and ephemeris bounds amplify it by 1e11. F - 1 is proportional
-    to chi0 (chi0 is an overall factor of the seed's formula), so F is evaluated at a chi0 chosen to
-    make max(F - 1) about 1e-3, and the result is rescaled to the requested chi0: relative precision
-    about 1e-13 instead of 2.2e-16 / eps. (A first pass at chi0 = 1e12 finds the scale.)
-    """
-    if params.chi0 == 0:
-        return np.zeros(np.broadcast(R_kpc, v_c, sigma_v, Sigma).shape)
-    probe = dataclasses.replace(params, chi0=1e12)
-    rough = (enhancement(R_kpc, v_c, sigma_v, Sigma, probe) - 1.0) / probe.chi0
-    top = float(np.max(rough))
-    if top <= 0:
-        return np.zeros_like(rough)
-    at = dataclasses.replace(params, chi0=1e-3 / top)
-    return (enhancement(R_kpc, v_c, sigma_v, Sigma, at) - 1.0) * (params.chi0 / at.chi0)
+    return boost(r * AU_KPC, v_c, ratio * v_c, Sigma, params)
 
 
 def body_eps(body: str | Body, definition, params: Params = Params(), sigma_v_model: str = "orbit-ei") -> float:
