@@ -71,7 +71,8 @@ def main() -> int:
         rows.append((label, s["pages"], s["executed"], s["cached"], len(s["failed"]), rep.seconds))
         print(f"{label}: {s}", file=sys.stderr)
 
-    print(machine(), file=sys.stderr)
+    where = machine()
+    print(where, file=sys.stderr)
     step("cold atlas", Params())
     step("warm rerun (nothing changed)", Params())
     step("one parameter changed (chi0 = 1e6)", Params(chi0=1e6))
@@ -87,7 +88,7 @@ def main() -> int:
             rc = subprocess.call(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             rows.append((label + ("" if rc == 0 else f" [exit {rc}]"), "", "", "", "", time.perf_counter() - t0))
 
-    print(f"Machine: {machine()}; {args.workers} Dask worker processes, 1 thread each.\n")
+    print(f"Machine: {where}; {args.workers} Dask worker processes, 1 thread each.\n")
     print("| step | pages | executed | cached | failed | wall time [s] |")
     print("|---|---|---|---|---|---|")
     for label, n, e, c, f, sec in rows:

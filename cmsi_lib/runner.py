@@ -462,10 +462,11 @@ def refresh_book_cache(build_dir: Path | None = None) -> int:
     """Make the book re-execute the chapters that read the atlas when the CURRENT atlas changed.
 
     Jupyter Book's cache (jupyter-cache) keys a chapter on its cell sources only, so a new
-    ``atlas.csv`` would otherwise leave the atlas chapter showing the old numbers. Compares a
-    stamp (the CURRENT run id and its atlas.csv) with the one of the last call and, if it
-    differs, removes those chapters' records from ``build_dir/.jupyter_cache``. Returns the
-    number of records removed.
+    ``atlas.csv`` would otherwise leave the atlas chapter showing the old numbers; and Sphinx
+    re-reads (so re-executes) only sources newer than their doctrees. Compares a stamp (the
+    CURRENT run id and its atlas.csv) with the one of the last call and, if it differs, removes
+    those chapters' records from ``build_dir/.jupyter_cache`` and touches their sources (mtime
+    only). Returns the number of cache records removed.
     """
     build_dir = Path(build_dir or paths.repo_root() / "_build")
     rid = current_run_id()
@@ -475,6 +476,9 @@ def refresh_book_cache(build_dir: Path | None = None) -> int:
     if stamp_file.exists() and stamp_file.read_text().strip() == stamp:
         return 0
     removed = 0
+    for chapter in ATLAS_CHAPTERS:
+        if chapter.exists():
+            chapter.touch()
     cache_dir = build_dir / ".jupyter_cache"
     if cache_dir.exists():
         try:

@@ -12,9 +12,7 @@ Failed pages are listed at the end with the galaxy and the error (exit status 1)
 
 from __future__ import annotations
 
-import subprocess
 import sys
-from pathlib import Path
 
 from . import params_from_args, print_json
 
@@ -59,15 +57,6 @@ def register(sub, common):
     p.set_defaults(func=run)
 
 
-def build_book() -> int:
-    from ..paths import repo_root
-
-    jb = Path(sys.executable).parent / "jupyter-book"
-    cmd = [str(jb), "build", str(repo_root()), "-W", "-n", "--keep-going"]
-    print("building the book:", " ".join(cmd), file=sys.stderr)
-    return subprocess.call(cmd)
-
-
 def run(args):
     from .. import runner, sparc
 
@@ -98,5 +87,7 @@ def run(args):
     runner.refresh_book_cache()  # the atlas chapter reads atlas.csv: re-execute it when that changed
     status = 1 if report.failed else 0
     if not args.no_book:
+        from ..book import build_book  # strict build; drops the execution cache when inputs changed
+
         status = status or (1 if build_book() else 0)
     return status
