@@ -42,6 +42,8 @@ LIB_INPUTS := $(shell find cmsi_lib -name '*.py') data/registry.txt
 results/survey/summary.json: $(VENV)/.installed $(LIB_INPUTS)
 	$(BIN)/python -m cmsi_lib survey
 results: venv results/survey/summary.json
+	@# the 175 atlas pages at the current parameters (cached: only what changed is re-executed)
+	$(BIN)/python -m cmsi_lib run --no-book
 
 book: venv mathjax results
 	@# strict build (-W -n --keep-going); drops the execution cache when the library, the data

@@ -39,7 +39,9 @@ def build_book(strict: bool = True) -> int:
     stamp = build / ".inputs-hash"
     h = inputs_hash()
     if not stamp.exists() or stamp.read_text().strip() != h:
+        # Sphinx re-reads (and so re-executes) only sources newer than their doctrees: drop both
         shutil.rmtree(build / ".jupyter_cache", ignore_errors=True)
+        shutil.rmtree(build / ".doctrees", ignore_errors=True)
     jb = Path(sys.executable).with_name("jupyter-book")
     cmd = [str(jb), "build", str(root)] + (["-W", "-n", "--keep-going"] if strict else [])
     status = subprocess.call(cmd, cwd=root)

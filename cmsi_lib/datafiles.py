@@ -13,10 +13,9 @@ file that is neither mirrored nor downloadable says how to provide it.
 from __future__ import annotations
 
 import functools
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
-
-import pooch
 
 from . import paths
 
@@ -50,7 +49,11 @@ def registry() -> dict[str, RegistryEntry]:
 
 
 def sha256(path: Path) -> str:
-    return pooch.file_hash(str(path), alg="sha256")
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def _how_to_provide(entry: RegistryEntry) -> str:
@@ -81,6 +84,8 @@ def fetch(name: str) -> Path:
     if entry.url is None:
         where = f"in the mirror {mirror}" if mirror else "(CMSI_DATA_DIR is not set)"
         raise DataFileError(f"{name} was not found {where}. " + _how_to_provide(entry))
+    import pooch  # imported only to download (its tqdm import warns inside notebooks)
+
     try:
         local = pooch.retrieve(
             entry.url,

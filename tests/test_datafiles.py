@@ -46,7 +46,7 @@ def test_missing_mirror_only_file_says_how_to_provide_it(tmp_path, monkeypatch):
 def test_unreachable_download_says_how_to_provide_it(tmp_path, monkeypatch):
     monkeypatch.setenv("CMSI_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("CMSI_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setattr(datafiles.pooch, "retrieve", _offline)
+    monkeypatch.setattr("pooch.retrieve", _offline)
     with pytest.raises(datafiles.DataFileError, match="could not be downloaded.*astroweb.case.edu"):
         datafiles.fetch("sparc/MassModels_Lelli2016c.mrt")
 
