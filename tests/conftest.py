@@ -12,6 +12,13 @@ REPO = Path(__file__).resolve().parent.parent
 if "CMSI_DATA_DIR" not in os.environ and (REPO.parent / "shared" / "data").is_dir():
     os.environ["CMSI_DATA_DIR"] = str((REPO.parent / "shared" / "data").resolve())
 
+# CI runs the property tests with a fixed seed (reproducible); locally hypothesis explores freely.
+from hypothesis import settings  # noqa: E402
+
+settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
+
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 

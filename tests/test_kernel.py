@@ -13,6 +13,7 @@ from cmsi_lib import (
     InputError,
     NoSelfConsistentSolution,
     Params,
+    boost,
     circular_speed,
     coherence_term,
     enhancement,
@@ -32,6 +33,9 @@ def F_by_hand(R, v, s, Sig, chi0=800, gamma=1.5, alpha=0.55, ell0=2.2, sref=50, 
 
 def test_F_at_defaults_by_hand():
     assert enhancement(8.0, 220.0, 20.0, 50.0) == pytest.approx(F_by_hand(8, 220, 20, 50), rel=1e-12)
+    # F - 1 at Saturn-like inputs (~1e-12) keeps full precision in boost()
+    b = 800 * (9.6 / C) ** 2 * (1.0 / 50) ** 0.5 * (9.6 / 0.5) ** 0.825 * (1 + (4.6e-8 / 2.2) ** 2) ** -0.5
+    assert boost(4.6e-8, 9.6, 0.5, 1.0) == pytest.approx(b, rel=1e-13)
 
 
 def test_boxed_formula_numbers():
@@ -120,7 +124,7 @@ def test_F_minus_one_linear_in_chi0(R, v, s, Sig, chi0, k):
 def test_log_slope_in_v_c_is_two_plus_gamma_alpha(R, v, s, Sig, gamma, alpha):
     p = Params(chi0=1e5, gamma=gamma, alpha=alpha)
     h = 0.1  # ln(F-1) is exactly linear in ln v_c, so a wide step is exact and avoids cancellation
-    lo, hi = (enhancement(R, v * math.exp(d), s, Sig, p) - 1 for d in (-h, h))
+    lo, hi = (boost(R, v * math.exp(d), s, Sig, p) for d in (-h, h))  # F - 1 without 1 + x round-off
     slope = (math.log(hi) - math.log(lo)) / (2 * h)
     assert slope == pytest.approx(2 + gamma * alpha, rel=1e-6)
 
