@@ -30,6 +30,7 @@ import io
 import json
 import math
 import re
+import sys
 import time
 from pathlib import Path
 
@@ -328,7 +329,8 @@ def _execute_all(jobs: list[dict], workers: int | None, scheduler: str | None, p
 
     if not jobs:
         return []
-    bar = tqdm(total=len(jobs), desc="atlas pages", unit="page", disable=not progress)
+    bar = tqdm(total=len(jobs), desc="atlas pages", unit="page", disable=not progress,
+               mininterval=0.1 if sys.stderr.isatty() else 15.0)  # a log file gets a line per 15 s
     results: list[PageResult] = []
     if workers == 0 and scheduler is None:  # in this process, one after the other (debugging)
         for job in jobs:

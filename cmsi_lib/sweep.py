@@ -16,6 +16,7 @@ workers once (``Client.scatter``). A tqdm progress bar counts finished tasks whe
 from __future__ import annotations
 
 import dataclasses
+import sys
 import time
 from typing import Mapping, Sequence
 
@@ -182,7 +183,8 @@ class SweepRunner:
 def _bar(total: int, enabled: bool):
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, desc="sweep (tasks)", disable=not enabled, leave=False)
+    return tqdm(total=total, desc="sweep (tasks)", disable=not enabled, leave=False,
+                mininterval=0.1 if sys.stderr.isatty() else 15.0)  # a log file gets a line per 15 s
 
 
 def run_sweep(param_sets: Sequence[Params], sample: Mapping, options=None, nuisance: str = "full",
