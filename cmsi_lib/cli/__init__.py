@@ -70,6 +70,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ParameterError, InputError, DataFileError) as exc:
         print(f"cmsi {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # e.g. `cmsi ... --json | head`: the reader left, nothing to report
+        sys.stderr.close()
+        return 0
     except KeyboardInterrupt:
         print(f"cmsi {args.command}: interrupted", file=sys.stderr)
         return 130
