@@ -4,12 +4,20 @@
     F = enhancement(R_kpc, v_c_kms, sigma_v_kms, Sigma_Msun_pc2, Params(chi0=800))
 
 Modules (one concern each):
-    params     Params: the CMSI parameters, validated and hashable
-    kernel     the factors of F, F itself (and F - 1 as `boost`), the v_c modes
-    units      constants in kpc, km/s, Msun (from astropy)
-    datafiles  checksum-verified input files (pooch, or the CMSI_DATA_DIR mirror)
-    paths      where the repository, results and caches are
-    cli        the ``cmsi`` command
+    params        Params: the CMSI parameters, validated and hashable
+    kernel        the factors of F, F itself (and F - 1 as `boost`), the v_c modes
+    units         constants in kpc, km/s, Msun (from astropy)
+    rar           the radial acceleration relation (the MOND-like baseline)
+    datafiles     checksum-verified input files (pooch, or the CMSI_DATA_DIR mirror)
+    sparc         SPARC Tables 1-2: galaxies, cuts, and the sigma_v / Sigma options CMSI needs
+    models, fit   Newton, RAR, NFW, Burkert, CMSI; nuisance-prior fits, global fit with CV
+    sweep         parameter sweeps through Dask (local cluster or a scheduler address)
+    solar_system, milky_way, clusters   the other tests against data
+    claims        the seed's quantitative claims recomputed (the claims ledger)
+    audit         the derivation chapters' checks, and running them headless
+    runner        the per-galaxy papermill pages: cached, parallel (Dask), atomic
+    results, paths, book   where results live, atomic writes, the strict book build
+    cli           the ``cmsi`` command (one module per subcommand)
 """
 
 from .kernel import (
