@@ -28,7 +28,7 @@ def run(args):
     options = C.ClusterOptions.from_strings(args.cluster_options)
     try:
         clusters = C.load_clusters(options)
-    except (C.ClusterDataError, C.datafiles.DataFileError) as exc:
+    except C.ClusterDataError as exc:  # a malformed table; DataFileError exits 2 in cmsi's main
         raise InputError(str(exc)) from None
     if args.cluster:
         unknown = [n for n in args.cluster if n not in clusters]

@@ -9,7 +9,6 @@ SPARC survey's global fit when that result exists.
 from __future__ import annotations
 
 import math
-import sys
 
 from . import params_from_args, print_json
 
@@ -56,7 +55,6 @@ def _sigma_v_arg(text: str):
 
 def run(args):
     from .. import milky_way as mw
-    from ..datafiles import DataFileError
     from ..kernel import InputError
     from ..params import Params
     from ..results import survey_global_params
@@ -68,11 +66,7 @@ def run(args):
     if not (math.isfinite(args.systematic) and args.systematic >= 0):
         raise InputError(f"--systematic must be >= 0, got {args.systematic!r}")
 
-    try:
-        curve = mw.load_eilers(errors=args.errors)
-    except DataFileError as exc:  # not caught by cmsi's main (it knows parameter/input errors only)
-        print(f"cmsi milky-way: error: {exc}", file=sys.stderr)
-        return 2
+    curve = mw.load_eilers(errors=args.errors)  # a data-file error exits 2 in cmsi's main
     if args.systematic:
         curve = curve.with_systematic(args.systematic)
     grid = mw.baryon_grid(zmax=args.zmax)
