@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Iterable
 
 from . import paths
+from .errors import AuditFailure
 
 __all__ = [
     "AUDIT_LOG_ENV",
@@ -44,10 +45,6 @@ __all__ = [
 
 #: environment variable naming the JSON-lines file that ``check`` appends to
 AUDIT_LOG_ENV = "CMSI_AUDIT_LOG"
-
-
-class AuditFailure(AssertionError):
-    """A derivation check failed (the message names the check and the quantity compared)."""
 
 
 def _to_builtin(x):

@@ -43,6 +43,7 @@ from . import datafiles, kernel, rar
 from .kernel import InputError
 from .params import Params
 from .units import G_KPC_KMS2_MSUN, as_value
+from .errors import ClusterDataError
 
 __all__ = [
     "DENSITY_FILE",
@@ -100,10 +101,6 @@ _HSE_MSUN_PER_KEV_KPC = (1 * u.keV * u.kpc / (const.G * const.m_p)).to_value(u.M
 _KMS2_PER_KEV_MP = (1 * u.keV / const.m_p).to_value(u.km**2 / u.s**2)
 #: c^2 / (4 pi G) in Msun/kpc (Sigma_crit = this x D_s / (D_l D_ls), distances in kpc)
 _C2_4PIG_MSUN_KPC = (const.c**2 / (4 * np.pi * const.G)).to_value(u.Msun / u.kpc)
-
-
-class ClusterDataError(ValueError):
-    """A malformed or non-physical cluster data file (the message names the file, line and column)."""
 
 
 # --------------------------------------------------------------------------- options

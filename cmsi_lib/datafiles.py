@@ -18,12 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import paths
+from .errors import DataFileError
 
 __all__ = ["DataFileError", "RegistryEntry", "registry", "fetch", "sha256"]
-
-
-class DataFileError(RuntimeError):
-    """A data file is missing, unreachable or fails its checksum."""
 
 
 @dataclass(frozen=True)

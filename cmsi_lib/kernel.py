@@ -18,6 +18,7 @@ import numpy as np
 
 from .params import Params
 from .units import C_KMS, as_value
+from .errors import InputError, NoSelfConsistentSolution
 
 __all__ = [
     "InputError",
@@ -36,14 +37,6 @@ __all__ = [
 
 #: The three ways to choose v_c in F (the seed leaves it open).
 VC_MODES = ("baryonic", "self-consistent", "observed")
-
-
-class InputError(ValueError):
-    """A non-physical or malformed input (the message names the argument and the valid range)."""
-
-
-class NoSelfConsistentSolution(ArithmeticError):
-    """v^2 = F(v) v_bar^2 has no solution: F - 1 grows faster than v^2 and the iteration runs away."""
 
 
 def _finite(name: str, x: np.ndarray) -> np.ndarray:

@@ -45,6 +45,7 @@ from .kernel import (
 from .params import Params
 from .rar import rar_speed
 from .units import G_KPC_KMS2_MSUN, as_value
+from .errors import MilkyWayDataError
 
 __all__ = [
     "EILERS_FILES",
@@ -101,10 +102,6 @@ GAS_SIGMA = 10.0
 ZMAX_DEFAULT = 10.0
 #: radius grid on which galpy is evaluated and cached [kpc]
 GRID_R = np.round(np.arange(3.0, 30.0 + 1e-9, 0.5), 10)
-
-
-class MilkyWayDataError(datafiles.DataFileError):
-    """A Milky Way data file is malformed (the message names file and line)."""
 
 
 # =========================================================================== data

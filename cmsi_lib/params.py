@@ -24,12 +24,9 @@ from pathlib import Path
 from typing import Iterable, Mapping
 
 import yaml
+from .errors import ParameterError
 
 __all__ = ["Params", "ParameterError", "PARAMETER_RANGES"]
-
-
-class ParameterError(ValueError):
-    """An invalid CMSI parameter: the message names the parameter, its value and the valid range."""
 
 
 #: name -> (lower bound, lower bound inclusive?, human-readable range, unit)

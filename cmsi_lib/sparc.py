@@ -31,6 +31,7 @@ import numpy as np
 
 from . import datafiles
 from .units import G_KPC_KMS2_MSUN
+from .errors import SparcFormatError, UnknownGalaxyError
 
 __all__ = [
     "TABLE1_FILE",
@@ -72,17 +73,6 @@ UPS_BUL = 0.7
 
 #: Table-1 columns whose 0 means "not measured"
 _ZERO_IS_MISSING = ("RHI", "Vflat", "e_Vflat")
-
-
-class SparcFormatError(ValueError):
-    """A SPARC table does not have the published format (the message names the file and line)."""
-
-
-class UnknownGalaxyError(KeyError, ValueError):
-    """A galaxy name that is not in SPARC (the message lists the closest valid names)."""
-
-    def __str__(self) -> str:  # KeyError would print the repr of the message
-        return str(self.args[0]) if self.args else ""
 
 
 # --------------------------------------------------------------------------- reading
