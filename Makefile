@@ -1,6 +1,8 @@
 # The CMSI book. Two commands do everything from a fresh clone:
 #   make book   build the whole book (venv, pinned deps, offline MathJax, atlas, strict build)
 #   make test   the same set-up, then the whole test suite (incl. a browser test of the book)
+#   make check  the fast lane: ruff (lint + format check) and the tests that need no built book
+#               and no long run (under two minutes; needs only the venv)
 SHELL := /bin/bash
 .SHELLFLAGS := -eo pipefail -c
 PYTHON ?= python3.11
@@ -12,11 +14,12 @@ CMSI_DATA_DIR ?= $(shell [ -d ../shared/data ] && cd ../shared/data && pwd)
 export CMSI_DATA_DIR
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
-.PHONY: book test venv mathjax atlas survey clean help
+.PHONY: check lint book test venv mathjax atlas survey clean help
 .DEFAULT_GOAL := help
 
 help:
 	@echo "make book   build the whole book into _build/html (installs what it needs)"
+	@echo "make check  lint (ruff) and the fast tests: no book, no survey, under two minutes"
 	@echo "make test   build the book and run the test suite"
 	@echo "make clean  remove generated files (venv kept: make distclean removes it too)"
 
@@ -52,6 +55,16 @@ book: venv mathjax results
 
 test: book
 	$(BIN)/pytest
+
+# The fast lane: depends on the venv only (never on the results or the book).
+LINTED := cmsi_lib tests benchmarks
+lint: venv
+	$(BIN)/ruff check $(LINTED)
+	$(BIN)/ruff format --check $(LINTED)
+
+check: lint
+	@# `book` tests need _build/html, `slow` ones run pages, the atlas or galpy's Milky Way (pyproject markers)
+	MPLBACKEND=Agg $(BIN)/pytest -m "not book and not slow" -q
 
 clean:
 	rm -rf _build _mathjax results chapters/sparc/galaxies

@@ -26,9 +26,9 @@ import math
 import os
 import tempfile
 import time
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Iterable
 
 from . import paths
 from .errors import AuditFailure
@@ -106,6 +106,7 @@ def run_chapter(path: str | Path, timeout: float = 600) -> dict:
     Returns ``{"chapter", "seconds", "error", "checks": [records]}``; ``error`` is None or a
     one-line description of the exception that stopped the chapter.
     """
+    # lazy: every derivation chapter imports `check` from here; only the headless run needs these
     import jupytext
     import nbclient
 

@@ -42,7 +42,7 @@ def mirror_dir() -> Path | None:
 
 def cache_dir() -> Path:
     """Where downloaded data files are kept (``CMSI_CACHE_DIR`` overrides; default the OS cache)."""
-    import pooch
+    import pooch  # lazy: only a download needs it, and it is slow to import
 
     env = os.environ.get("CMSI_CACHE_DIR")
     return Path(env).expanduser() if env else Path(pooch.os_cache("cmsi-book"))
