@@ -16,7 +16,9 @@ import pytest
 
 from cmsi_lib import datafiles
 from cmsi_lib import milky_way as mw
-from cmsi_lib.kernel import InputError, enhancement
+from cmsi_lib.errors import DataFileError, InputError, MilkyWayDataError
+from cmsi_lib.kernel import enhancement
+from cmsi_lib.milky_way_data import _scan_numeric
 from cmsi_lib.params import Params
 
 # galpy's SCF code warns about numpy.divide(where=...) on every evaluation; not ours to fix
@@ -77,18 +79,18 @@ def test_corrupted_eilers_copy_fails_its_checksum(tmp_path, monkeypatch):
     bad.parent.mkdir(parents=True)
     bad.write_bytes(good.replace(b"226.83", b"226.84", 1))
     monkeypatch.setenv("CMSI_DATA_DIR", str(tmp_path))
-    with pytest.raises(datafiles.DataFileError, match="checksum mismatch"):
+    with pytest.raises(DataFileError, match="checksum mismatch"):
         mw.load_eilers()
 
 
 def test_malformed_line_is_named(tmp_path):
     f = tmp_path / "vc.csv"
     f.write_text("# comment\nR_kpc,vc_kms,a,b\n5.0,220,1,1\n6.0,abc,1,1\n")
-    with pytest.raises(mw.MilkyWayDataError, match=r"vc.csv, line 4: non-numeric"):
-        mw._scan_numeric(f, 4, ",", "R_kpc")
+    with pytest.raises(MilkyWayDataError, match=r"vc.csv, line 4: non-numeric"):
+        _scan_numeric(f, 4, ",", "R_kpc")
     f.write_text("R_kpc,vc_kms,a,b\n5.0,220,1\n")
-    with pytest.raises(mw.MilkyWayDataError, match=r"line 2: expected 4 fields, got 3"):
-        mw._scan_numeric(f, 4, ",", "R_kpc")
+    with pytest.raises(MilkyWayDataError, match=r"line 2: expected 4 fields, got 3"):
+        _scan_numeric(f, 4, ",", "R_kpc")
 
 
 def test_mroz_rows():
@@ -98,8 +100,9 @@ def test_mroz_rows():
 
 
 def test_asymmetric_chi2_by_hand():
-    c = mw.RotationCurve("t", np.array([1.0, 2.0]), np.array([100.0, 100.0]), np.array([1.0, 1.0]),
-                         np.array([2.0, 2.0]), Path("x"))
+    c = mw.RotationCurve(
+        "t", np.array([1.0, 2.0]), np.array([100.0, 100.0]), np.array([1.0, 1.0]), np.array([2.0, 2.0]), Path("x")
+    )
     # model above the data uses the upper error (2), below uses the lower (1)
     assert c.chi2([104.0, 97.0]) == pytest.approx((4 / 2) ** 2 + (3 / 1) ** 2)
     assert c.with_systematic(0.03).err_lo_kms[0] == pytest.approx(math.hypot(1.0, 3.0))
@@ -164,14 +167,10 @@ def test_sigma_v_profiles_by_hand():
     assert mw.sigma_v_profile([3.0, 20.0], "gas") == pytest.approx([10.0, 10.0])
     # isothermal sheet: sigma^2 = 2 pi G Sigma h_z = 2 pi * 4.3009e-3 * 50 * 300 (km/s)^2 -> 20.13 km/s
     assert mw.sigma_v_profile([8.0], "isothermal", Sigma=50.0)[0] == pytest.approx(
-        math.sqrt(2 * math.pi * G_PC * 50 * 300), rel=1e-4)
+        math.sqrt(2 * math.pi * G_PC * 50 * 300), rel=1e-4
+    )
     with pytest.raises(InputError, match="sigma_v choice"):
         mw.sigma_v_profile([8.0], "cold")
-
-
-def test_required_enhancement_by_hand():
-    # the seed's MW-like numbers: 150 -> 225 km/s needs F = 2.25
-    assert mw.required_enhancement([225.0], [150.0])[0] == pytest.approx(2.25)
 
 
 def test_single_factor_requirements_restore_the_target():
@@ -226,14 +225,19 @@ def test_runaway_threshold_by_hand():
 def _fake_grid():
     R = mw.GRID_R
     vb = 190 * np.exp(-R / 40)
-    return mw.BaryonGrid(R, 10.0, {"baryons": vb, "full model": np.full_like(R, 225.0)},
-                         {"bulge": 0 * R + 1e-3, "stellar disks": 900 * np.exp(-R / 2.5), "gas disks": 10 + 0 * R},
-                         {"parameters": {"thin": {"R_d": 2.5, "z_d": 0.3}, "units": {"ro_kpc": 8.21}}})
+    return mw.BaryonGrid(
+        R,
+        10.0,
+        {"baryons": vb, "full model": np.full_like(R, 225.0)},
+        {"bulge": 0 * R + 1e-3, "stellar disks": 900 * np.exp(-R / 2.5), "gas disks": 10 + 0 * R},
+        {"parameters": {"thin": {"R_d": 2.5, "z_d": 0.3}, "units": {"ro_kpc": 8.21}}},
+    )
 
 
-def test_cli_json_lists_each_model_chi2_and_chi0_fit(monkeypatch):
+def test_cli_json_lists_each_model_chi2_and_chi0_fit(monkeypatch, tmp_path):
     from cmsi_lib.cli import main
 
+    monkeypatch.setenv("CMSI_RESULTS_DIR", str(tmp_path))  # no survey result: its rows are absent
     monkeypatch.setattr(mw, "baryon_grid", lambda zmax=10.0: _fake_grid())
     buf = io.StringIO()
     with redirect_stdout(buf):
@@ -245,7 +249,8 @@ def test_cli_json_lists_each_model_chi2_and_chi0_fit(monkeypatch):
     assert out["params"]["chi0"] == 1e6 and out["chi0_fit"] > 0
     # the chi0-fit row is the minimum among the baryonic CMSI rows
     rows = {m["model"]: m["chi2"] for m in out["models"]}
-    assert rows["cmsi chi0-fit (baryonic)"] <= rows["cmsi (baryonic)"]
+    assert rows["CMSI, chi0 fitted (baryonic)"] <= rows["CMSI, given parameters (baryonic)"]
+    assert out["sparc_survey_params"] is None and not any("SPARC" in n for n in names)
 
 
 def test_cli_rejects_bad_sigma_v_before_work(capsys):
@@ -253,3 +258,89 @@ def test_cli_rejects_bad_sigma_v_before_work(capsys):
 
     assert main(["milky-way", "--sigma-v", "-3"]) == 2
     assert "sigma-v" in capsys.readouterr().err
+
+
+def test_cli_rejects_bad_zmax_and_systematic(capsys):
+    from cmsi_lib.cli import main
+
+    assert main(["milky-way", "--zmax", "0"]) == 2
+    assert main(["milky-way", "--systematic", "-0.1"]) == 2
+    err = capsys.readouterr().err
+    assert "--zmax" in err and "--systematic" in err
+
+
+# --------------------------------------------------------------------------- the entry point
+def test_options_reject_bad_choices_naming_them():
+    for kwargs, word in (({"errors": "upper"}, "errors"), ({"systematic": -1.0}, "systematic"),
+                         ({"sigma_v": "cold"}, "sigma_v"), ({"sigma_v": 0.0}, "sigma_v"),
+                         ({"sigma_components": "gas"}, "sigma_components"), ({"zmax": math.nan}, "zmax"),
+                         ({"vc_mode": "dark"}, "vc_mode")):  # fmt: skip
+        with pytest.raises(InputError, match=word):
+            mw.MilkyWayOptions(**kwargs)
+
+
+def test_grid_interpolation_is_exact_for_exponential_disks_and_linear_v2():
+    # a cubic spline reproduces a straight line exactly: log Sigma linear in R (an exponential disk)
+    # and v|v| linear in R are recovered between the grid points to round-off
+    R = mw.GRID_R
+    g = mw.BaryonGrid(R, 10.0, {"baryons": np.sqrt(1e4 + 1e3 * R)},
+                      {"gas disks": 10 * np.exp(-R / 7), "stellar disks": 900 * np.exp(-R / 2.5), "bulge": 0 * R},
+                      {"parameters": {"units": {"ro_kpc": 8.21}}})  # fmt: skip
+    Rq = np.array([3.27, 8.19, 15.22, 29.9])
+    assert g.surface_density(Rq, "gas disks") == pytest.approx(10 * np.exp(-Rq / 7), rel=1e-12)
+    assert g.surface_density(Rq, "stellar-disks") == pytest.approx(900 * np.exp(-Rq / 2.5), rel=1e-12)
+    assert g.speed("baryons", Rq) == pytest.approx(np.sqrt(1e4 + 1e3 * Rq), rel=1e-12)
+    assert g.R0_kpc == 8.21 and g.step_kpc == 0.5
+    with pytest.raises(InputError, match="tabulated range"):
+        g.speed("baryons", [31.0])
+    with pytest.raises(InputError, match="Sigma components"):
+        g.surface_density(Rq, "dust")
+
+
+@pytest.fixture(scope="module")
+def fake_result():
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(mw, "baryon_grid", lambda zmax=10.0: _fake_grid())
+        mp.setattr(mw, "survey_global_params", lambda: None)
+        return mw.analyse(Params(), mw.MilkyWayOptions())
+
+
+def test_analyse_required_enhancement_and_the_chi0_each_point_needs(fake_result):
+    r, p = fake_result, Params()
+    inp, e = r.inputs, r.enhancement
+    # F_req v_bar^2 = v_obs^2 (Eilers' speeds, the fake baryons)
+    assert e.F_req * inp.v_bar**2 == pytest.approx(r.curve.v_kms**2, rel=1e-12)
+    # the chi0 each point needs, put back into the kernel's F at that point, gives F_req there
+    for i in (0, 17, len(r.curve) - 1):
+        q = Params(chi0=float(e.chi0_needed[i]))
+        F = enhancement(inp.R_kpc[i], inp.v_bar[i], inp.sigma_v[i], inp.Sigma[i], q)
+        assert F == pytest.approx(e.F_req[i], rel=1e-9)
+    # F at the seed's chi0 is the kernel's F
+    F_def = enhancement(inp.R_kpc, inp.v_bar, inp.sigma_v, inp.Sigma, p)
+    assert e.F_params == pytest.approx(F_def, rel=1e-12)
+
+
+def test_analyse_solar_bin_and_baseline_chi2_by_hand(fake_result):
+    r = fake_result
+    R = r.curve.R_kpc
+    assert abs(R[r.i_sun] - 8.21) == np.min(np.abs(R - 8.21))
+    # Newton's chi^2 with symmetric errors, summed here by hand
+    v, err = r.curve.v_kms, 0.5 * (r.curve.err_lo_kms + r.curve.err_hi_kms)
+    assert r.chi2["newton"] == pytest.approx(np.sum(((r.inputs.v_bar - v) / err) ** 2), rel=1e-12)
+    sym = r.error_variants["symmetric (mean), statistical only"]
+    assert sym.chi2_newton == pytest.approx(r.chi2["newton"], rel=1e-12)
+    # the fitted rows are no worse than the seed's chi0 in the same v_c mode
+    for m in ("baryonic", "observed"):
+        assert r.chi2[f"CMSI, chi0 fitted ({m})"] <= r.chi2[f"CMSI, seed defaults ({m})"]
+    assert r.fit is r.fits["baryonic"]
+    assert set(r.sigma_v_cases) == set(mw.SIGMA_V_CHOICES)
+
+
+def test_analyse_seed_cases_hold_the_claimed_enhancement(fake_result):
+    seeds = [c for c in fake_result.seed_cases if c.kind == "seed"]
+    # the seed's MW-like numbers: 150 -> 225 km/s needs F = 2.25, 175 -> 260 km/s F = (260/175)^2
+    assert sorted({round(c.F_target, 12) for c in seeds}) == pytest.approx([2.2073469387755, 2.25])
+    for c in seeds:
+        q = Params(chi0=c.requirements["chi0"])
+        assert enhancement(c.R_kpc, c.v_bar, c.sigma_v, c.Sigma, q) == pytest.approx(c.F_target, rel=1e-9)
+    assert fake_result.seed_cases[-1].kind == "milky way"
