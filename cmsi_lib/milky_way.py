@@ -48,7 +48,6 @@ from .milky_way_data import (
     ERROR_CONVENTIONS,
     MROZ_FILE,
     RotationCurve,
-    _scan_numeric,  # noqa: F401  (re-exported for the tests of the line scanner)
     load_eilers,
     load_mroz,
 )
