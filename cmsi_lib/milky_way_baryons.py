@@ -97,7 +97,7 @@ def mcmillan17():
         warnings.simplefilter("ignore")
         # galpy: heavy optional dependency, imported only when McMillan17 is evaluated
         from galpy.potential import McMillan17 as module
-        from galpy.potential.mwpotentials import McMillan17
+        from galpy.potential.mwpotentials import McMillan17  # galpy (see above)
     return module, list(McMillan17)
 
 
