@@ -1,9 +1,12 @@
 """Dump every glued value (and every Markdown/text display) of a built book to JSON, or compare two dumps.
 
 A refactor must change no result: dump the glue of the book built before the change, dump it again
-after, and compare. Values are read from the executed notebooks the build leaves behind
-(``_build/jupyter_execute/**/*.ipynb``, written by Jupyter Book) and from the atlas pages papermill
-wrote (``chapters/sparc/galaxies/*.ipynb``).
+after, and compare. Values are read from the executed notebooks the build leaves behind and from the
+atlas pages papermill wrote (``chapters/sparc/galaxies/*.ipynb``). MyST-NB removes the glue outputs
+from the copies it writes to ``_build/jupyter_execute/``, so a page's notebook is taken from the
+execution cache (``_build/.jupyter_cache``, which keeps every output) when the cache has it, and from
+``jupyter_execute`` otherwise. Glue outputs carry their MIME types under the
+``application/papermill.record/`` prefix; they are read with the prefix removed.
 
     python benchmarks/glue_dump.py dump [BOOK_DIR] -o glue.json
     python benchmarks/glue_dump.py compare before.json after.json [--rtol 1e-9]
@@ -18,15 +21,18 @@ import argparse
 import json
 import math
 import re
+import sqlite3
 import sys
 from pathlib import Path
 
 _NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
 # Text that changes from build to build without being a result
 _VOLATILE = ("survey_total_time", "_time_s", "_seconds", "elapsed")
+_GLUE_PREFIX = "application/papermill.record/"  # myst_nb.glue stores its mimebundle under this prefix
 
 
 def _text(data: dict) -> str | None:
+    data = {k.removeprefix(_GLUE_PREFIX): v for k, v in data.items()}
     for mime in ("text/markdown", "text/plain", "text/html", "text/latex"):
         if mime in data:
             v = data[mime]
@@ -35,12 +41,14 @@ def _text(data: dict) -> str | None:
 
 
 def dump_notebook(path: Path) -> dict[str, str]:
-    """Map glue name (or ``display[<cell>.<output>]``) to its text for one executed notebook."""
+    """Map glue name (or ``display[<code cell>.<output>]``) to its text for one executed notebook.
+
+    Displays are numbered by code cell (from 0), not by cell: the execution cache keeps code cells only.
+    """
     nb = json.loads(path.read_text())
     out: dict[str, str] = {}
-    for ci, cell in enumerate(nb.get("cells", [])):
-        if cell.get("cell_type") != "code":
-            continue
+    code_cells = [cell for cell in nb.get("cells", []) if cell.get("cell_type") == "code"]
+    for ci, cell in enumerate(code_cells):
         for oi, o in enumerate(cell.get("outputs", [])):
             if o.get("output_type") not in ("display_data", "execute_result"):
                 continue
@@ -52,12 +60,36 @@ def dump_notebook(path: Path) -> dict[str, str]:
     return out
 
 
+def _cached_notebooks(root: Path) -> dict[str, Path]:
+    """Source path (relative to ``root``, as .ipynb) -> the executed notebook in the execution cache."""
+    db = root / "_build" / ".jupyter_cache" / "global.db"
+    if not db.exists():
+        return {}
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        rows = con.execute("SELECT pk, hashkey, uri FROM nbcache ORDER BY pk").fetchall()
+    finally:
+        con.close()
+    found = {}
+    for _pk, hashkey, uri in rows:  # the latest entry of a source wins
+        nb = db.parent / "executed" / hashkey / "base.ipynb"
+        src = Path(uri)
+        if nb.exists() and src.is_relative_to(root.resolve()):
+            found[str(src.relative_to(root.resolve()).with_suffix(".ipynb"))] = nb
+    return found
+
+
+def executed_notebooks(root: Path) -> dict[str, Path]:
+    """Page (source path relative to ``root``, as .ipynb) -> its executed notebook with all outputs."""
+    execd = root / "_build" / "jupyter_execute"
+    pages = {str(nb.relative_to(execd)): nb for nb in sorted(execd.rglob("*.ipynb"))}
+    pages.update(_cached_notebooks(root))
+    return dict(sorted(pages.items()))
+
+
 def dump_book(root: Path) -> dict[str, dict[str, str]]:
     """All glue of the book whose project folder is ``root``."""
-    pages: dict[str, dict[str, str]] = {}
-    execd = root / "_build" / "jupyter_execute"
-    for nb in sorted(execd.rglob("*.ipynb")):
-        pages[str(nb.relative_to(execd))] = dump_notebook(nb)
+    pages = {page: dump_notebook(nb) for page, nb in executed_notebooks(root).items()}
     for nb in sorted((root / "chapters" / "sparc" / "galaxies").glob("*.ipynb")):
         pages[f"atlas/{nb.name}"] = dump_notebook(nb)
     return pages
@@ -79,7 +111,7 @@ def _close(a: str, b: str, rtol: float) -> bool:
     na, nb = _NUMBER.findall(a), _NUMBER.findall(b)
     if len(na) != len(nb) or not na or _NUMBER.sub("#", a) != _NUMBER.sub("#", b):
         return False
-    return all(math.isclose(float(x), float(y), rel_tol=rtol, abs_tol=0.0) for x, y in zip(na, nb))
+    return all(math.isclose(float(x), float(y), rel_tol=rtol, abs_tol=0.0) for x, y in zip(na, nb, strict=True))
 
 
 def compare(before: dict, after: dict, rtol: float) -> list[str]:

@@ -4,7 +4,8 @@
 
 Runs the MyST notebook with nbclient in its own folder (as the book does), writes the executed
 notebook, then compares every glued value and display with the reference build's executed copy
-(``<reference>/_build/jupyter_execute/<chapter>.ipynb``) using ``glue_dump.compare``. Exit 1 on any
+(its execution cache, which keeps the glue outputs, else ``_build/jupyter_execute``; see
+``glue_dump.executed_notebooks``) using ``glue_dump.compare``. Exit 1 on any
 difference or execution error. For refactors: the results must not change.
 """
 
@@ -34,8 +35,9 @@ def main(argv=None) -> int:
     out = args.output or Path("/tmp") / f"{chapter.stem}.executed.ipynb"
     nb = jupytext.read(chapter)
     t0 = time.perf_counter()
-    client = nbclient.NotebookClient(nb, timeout=args.timeout, kernel_name="python3",
-                                     resources={"metadata": {"path": str(chapter.parent)}})
+    client = nbclient.NotebookClient(
+        nb, timeout=args.timeout, kernel_name="python3", resources={"metadata": {"path": str(chapter.parent)}}
+    )
     try:
         client.execute()
     except nbclient.exceptions.CellExecutionError as exc:
@@ -47,10 +49,11 @@ def main(argv=None) -> int:
     if args.reference is None:
         return 0
     root = Path(__file__).resolve().parent.parent
-    rel = chapter.relative_to(root / "chapters") if chapter.is_relative_to(root / "chapters") else Path(chapter.name)
-    ref = args.reference / "_build" / "jupyter_execute" / "chapters" / rel.with_suffix(".ipynb")
-    if not ref.exists():
-        print(f"no reference notebook {ref}", file=sys.stderr)
+    rel = chapter.relative_to(root) if chapter.is_relative_to(root) else Path("chapters") / chapter.name
+    page = str(rel.with_suffix(".ipynb"))
+    ref = glue_dump.executed_notebooks(args.reference).get(page)
+    if ref is None:
+        print(f"no executed notebook for {page} in the reference build {args.reference}", file=sys.stderr)
         return 1
     before = {str(rel): glue_dump.dump_notebook(ref)}
     after = {str(rel): glue_dump.dump_notebook(out)}
