@@ -161,16 +161,23 @@ def test_surface_densities_are_the_exponential_disks(galpy_model):
 
 # --------------------------------------------------------------------------- sigma_v, F requirements
 def test_sigma_v_profiles_by_hand():
-    assert mw.sigma_v_profile([8.21], "stellar-radial")[0] == pytest.approx(35.0)
-    assert mw.sigma_v_profile([8.21 + 2 * 2.5], "stellar-radial")[0] == pytest.approx(35.0 / math.e)
-    assert mw.sigma_v_profile([8.21], "stellar-vertical")[0] == pytest.approx(16.0)
-    assert mw.sigma_v_profile([3.0, 20.0], "gas") == pytest.approx([10.0, 10.0])
+    # McMillan's thin disk from the paper (R_d, z_d) and R0 = 8.21 kpc: no galpy needed
+    disk = {"thin": {"R_d": MCMILLAN_PAPER["thin"][1], "z_d": MCMILLAN_PAPER["thin"][3]}, "units": {"ro_kpc": 8.21}}
+
+    def sv(R, choice, **kw):
+        return mw.sigma_v_profile(R, choice, disk=disk, **kw)
+
+    assert sv([8.21], "stellar-radial")[0] == pytest.approx(35.0)
+    assert sv([8.21 + 2 * 2.5], "stellar-radial")[0] == pytest.approx(35.0 / math.e)
+    assert sv([8.21], "stellar-vertical")[0] == pytest.approx(16.0)
+    assert sv([3.0, 20.0], "gas") == pytest.approx([10.0, 10.0])
+    assert sv([3.0, 20.0], 12.5) == pytest.approx([12.5, 12.5])
     # isothermal sheet: sigma^2 = 2 pi G Sigma h_z = 2 pi * 4.3009e-3 * 50 * 300 (km/s)^2 -> 20.13 km/s
-    assert mw.sigma_v_profile([8.0], "isothermal", Sigma=50.0)[0] == pytest.approx(
-        math.sqrt(2 * math.pi * G_PC * 50 * 300), rel=1e-4
-    )
+    assert sv([8.0], "isothermal", Sigma=50.0)[0] == pytest.approx(math.sqrt(2 * math.pi * G_PC * 50 * 300), rel=1e-4)
     with pytest.raises(InputError, match="sigma_v choice"):
-        mw.sigma_v_profile([8.0], "cold")
+        sv([8.0], "cold")
+    with pytest.raises(InputError, match="needs Sigma"):
+        sv([8.0], "isothermal")
 
 
 def test_single_factor_requirements_restore_the_target():
