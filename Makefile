@@ -59,8 +59,11 @@ test: book
 # The fast lane: depends on the venv only (never on the results or the book).
 LINTED := cmsi_lib tests benchmarks
 lint: venv
-	$(BIN)/ruff check $(LINTED)
-	$(BIN)/ruff format --check $(LINTED)
+	@# both checks run, so one pass reports every finding
+	@status=0; \
+	  $(BIN)/ruff check $(LINTED) || status=1; \
+	  $(BIN)/ruff format --check $(LINTED) || status=1; \
+	  exit $$status
 
 check: lint
 	@# `book` tests need _build/html, `slow` ones run pages, the atlas or galpy's Milky Way (pyproject markers)

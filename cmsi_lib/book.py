@@ -22,8 +22,9 @@ def inputs_hash() -> str:
     root = paths.repo_root()
     files = sorted((root / "cmsi_lib").rglob("*.py")) + sorted((root / "data").glob("*.*"))
     res = paths.results_dir()
-    files += sorted(p for p in res.rglob("*") if p.is_file() and p.suffix in {".json", ".csv", ""}
-                    and "rows" not in p.parts)
+    files += sorted(
+        p for p in res.rglob("*") if p.is_file() and p.suffix in {".json", ".csv", ""} and "rows" not in p.parts
+    )
     h = hashlib.sha256()
     for f in files:
         h.update(str(f.relative_to(root) if f.is_relative_to(root) else f).encode())

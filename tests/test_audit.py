@@ -29,8 +29,9 @@ HEADER = textwrap.dedent("""\
 
 
 def cmsi(*args):
-    return subprocess.run([sys.executable, "-m", "cmsi_lib", "audit", *args], capture_output=True, text=True,
-                          timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "cmsi_lib", "audit", *args], capture_output=True, text=True, timeout=600
+    )
 
 
 def write_notebook(path, code):
@@ -51,7 +52,7 @@ def test_check_records_and_raises(tmp_path, monkeypatch):
 
 def test_check_close_tolerance(monkeypatch):
     monkeypatch.delenv(AUDIT_LOG_ENV, raising=False)
-    check_close("sqrt(2)^2 = 2 to 1e-15", 2 ** 0.5 * 2 ** 0.5, 2.0, rtol=1e-15)
+    check_close("sqrt(2)^2 = 2 to 1e-15", 2**0.5 * 2**0.5, 2.0, rtol=1e-15)
     with pytest.raises(AuditFailure):
         check_close("1.001 vs 1 at rtol 1e-4", 1.001, 1.0, rtol=1e-4)
     with pytest.raises(AuditFailure):
@@ -59,11 +60,14 @@ def test_check_close_tolerance(monkeypatch):
 
 
 def test_failing_check_is_reported_with_nonzero_exit(tmp_path):
-    nb = write_notebook(tmp_path / "failing.md", """\
+    nb = write_notebook(
+        tmp_path / "failing.md",
+        """\
         from cmsi_lib.audit import check
         check("one equals one", 1 == 1, "1 vs 1")
         check("sum of 1..10 is 56", sum(range(1, 11)) == 56, f"{sum(range(1, 11))} vs 56")
-        """)
+        """,
+    )
     res = cmsi("--json", str(nb))
     assert res.returncode == 1, res.stderr
     recs = json.loads(res.stdout)

@@ -76,6 +76,9 @@ def test_hash_depends_on_values_only_and_is_stable_across_processes():
     # a fresh interpreter with another hash seed gives the same name
     out = subprocess.run(
         [sys.executable, "-c", "from cmsi_lib import Params; print(Params(chi0=1e6).hash)"],
-        capture_output=True, text=True, check=True, env={"PYTHONHASHSEED": "123", "PATH": ""},
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"PYTHONHASHSEED": "123", "PATH": ""},
     ).stdout.strip()
     assert out == a.hash
