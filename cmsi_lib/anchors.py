@@ -9,8 +9,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["Anchor", "SPARC_STANDARD_GALAXIES", "SPARC_STANDARD_POINTS", "RAR_SCATTER_FIXED_DEX",
-           "RAR_SCATTER_FITTED_DEX", "RAR_G_DAGGER_SI", "MERCURY_GR_ARCSEC_PER_CENTURY", "within"]
+__all__ = [
+    "Anchor",
+    "SPARC_STANDARD_GALAXIES",
+    "SPARC_STANDARD_POINTS",
+    "RAR_SCATTER_FIXED_DEX",
+    "RAR_SCATTER_FITTED_DEX",
+    "RAR_G_DAGGER_SI",
+    "MERCURY_GR_ARCSEC_PER_CENTURY",
+    "within",
+]
 
 
 @dataclass(frozen=True)
@@ -34,20 +42,42 @@ def within(anchor: Anchor, x: float) -> bool:
 
 
 #: galaxies surviving the galaxy-level cuts (Q < 3, Inc >= 30 deg), McGaugh, Lelli & Schombert 2016
-SPARC_STANDARD_GALAXIES = Anchor(153, 0, "galaxies", "McGaugh, Lelli & Schombert 2016, PRL 117, 201101",
-                                 "a count: exact")
+SPARC_STANDARD_GALAXIES = Anchor(
+    153, 0, "galaxies", "McGaugh, Lelli & Schombert 2016, PRL 117, 201101", "a count: exact"
+)
 #: points after the standard cuts (also e_V/V < 10%), same paper
-SPARC_STANDARD_POINTS = Anchor(2693, 0.005 * 2693, "points", "McGaugh, Lelli & Schombert 2016, PRL 117, 201101",
-                               "0.5%: the boundary e_V/V = 0.1 exactly, and rounding of the table")
+SPARC_STANDARD_POINTS = Anchor(
+    2693,
+    0.005 * 2693,
+    "points",
+    "McGaugh, Lelli & Schombert 2016, PRL 117, 201101",
+    "0.5%: the boundary e_V/V = 0.1 exactly, and rounding of the table",
+)
 #: observed scatter about the RAR with Ups_disk = 0.5, Ups_bul = 0.7 and the standard cuts
-RAR_SCATTER_FIXED_DEX = Anchor(0.13, 0.01, "dex", "McGaugh, Lelli & Schombert 2016, PRL 117, 201101",
-                               "published as 'about 0.13': two-decimal rounding and the point count")
+RAR_SCATTER_FIXED_DEX = Anchor(
+    0.13,
+    0.01,
+    "dex",
+    "McGaugh, Lelli & Schombert 2016, PRL 117, 201101",
+    "published as 'about 0.13': two-decimal rounding and the point count",
+)
 #: residual scatter about the RAR after fitting Ups, D and Inc per galaxy with their priors
-RAR_SCATTER_FITTED_DEX = Anchor(0.057, 0.008, "dex", "Li, Lelli, McGaugh & Schombert 2018, A&A 615, A3",
-                                "their sample and optimiser (MCMC posterior means, not maxima) differ in detail")
+RAR_SCATTER_FITTED_DEX = Anchor(
+    0.057,
+    0.008,
+    "dex",
+    "Li, Lelli, McGaugh & Schombert 2018, A&A 615, A3",
+    "their sample and optimiser (MCMC posterior means, not maxima) differ in detail",
+)
 #: the RAR's acceleration scale
-RAR_G_DAGGER_SI = Anchor(1.20e-10, 0.02e-10, "m/s^2", "McGaugh, Lelli & Schombert 2016; Li et al. 2018",
-                         "published 1.20 +- 0.02 (random) x 1e-10 m/s^2")
+RAR_G_DAGGER_SI = Anchor(
+    1.20e-10,
+    0.02e-10,
+    "m/s^2",
+    "McGaugh, Lelli & Schombert 2016; Li et al. 2018",
+    "published 1.20 +- 0.02 (random) x 1e-10 m/s^2",
+)
 #: GR perihelion advance of Mercury
-MERCURY_GR_ARCSEC_PER_CENTURY = Anchor(42.98, 0.01, "arcsec/century", "Will 2014, Living Rev. Relativ. 17, 4",
-                                       "published to two decimals")
+MERCURY_GR_ARCSEC_PER_CENTURY = Anchor(
+    42.98, 0.01, "arcsec/century", "Will 2014, Living Rev. Relativ. 17, 4", "published to two decimals"
+)

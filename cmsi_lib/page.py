@@ -12,9 +12,11 @@ string concatenation in a chapter. Numbers glued through ``gl`` are plain Python
 from __future__ import annotations
 
 import math
-from typing import Any, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
+from IPython.display import Markdown
 from tabulate import tabulate
 
 __all__ = ["Text", "plain", "gl", "fmt", "table", "records_table"]
@@ -40,7 +42,8 @@ def plain(value: Any) -> Any:
 
 def gl(key: str, value: Any) -> None:
     """``glue(key, value, display=False)`` with numpy scalars as plain Python numbers."""
-    from myst_nb import glue  # the book's toolchain: imported when a page glues, not by the library
+    # lazy: myst_nb comes with the book extra (jupyter-book), which the library alone does not require
+    from myst_nb import glue
 
     glue(key, plain(value), display=False)
 
@@ -60,8 +63,6 @@ def table(header: Sequence[str], rows: Iterable[Sequence[Any]]):
 
     Cells are written as ``str(cell)`` without number parsing, so the caller's formatting stands.
     """
-    from IPython.display import Markdown
-
     rows = [[str(plain(c)) for c in row] for row in rows]
     text = tabulate(rows, headers=list(header), tablefmt="github", disable_numparse=True)
     return Markdown(text)
