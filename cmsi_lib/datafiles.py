@@ -68,6 +68,11 @@ def fetch(name: str) -> Path:
         raise DataFileError(f"{name!r} is not in the data registry {paths.registry_file()}")
     entry = reg[name]
     mirror = paths.mirror_dir()
+    if mirror is not None and not mirror.is_dir():
+        raise DataFileError(
+            f"CMSI_DATA_DIR names {mirror}, which is not a folder. Point CMSI_DATA_DIR at the data mirror "
+            "(the layout of ../shared/data), or unset it to download the files from their official URLs."
+        )
     if mirror is not None:
         local = mirror / name
         if local.exists():

@@ -58,3 +58,10 @@ def _offline(*args, **kwargs):
 def test_unknown_name():
     with pytest.raises(datafiles.DataFileError, match="not in the data registry"):
         datafiles.fetch("sparc/nope.mrt")
+
+
+def test_mirror_folder_that_does_not_exist_is_named(tmp_path, monkeypatch):
+    missing = tmp_path / "no-such-mirror"
+    monkeypatch.setenv("CMSI_DATA_DIR", str(missing))
+    with pytest.raises(datafiles.DataFileError, match="no-such-mirror.*not a folder"):
+        datafiles.fetch("sparc/SPARC_Lelli2016c.mrt")
