@@ -1,28 +1,39 @@
 """The claims ledger (cmsi_lib.claims) against values computed by hand in the test."""
 
+import dataclasses
 import math
 
 import numpy as np
 import pytest
 
 from cmsi_lib import Params
-from cmsi_lib.claims import claims_ledger, half_unit, mw_like_profile, saturn_orbit, seed_source_factor_sigma
+from cmsi_lib.claims import (
+    Assumptions,
+    claim_keys,
+    claims_ledger,
+    half_unit,
+    mw_like_profile,
+    saturn_orbit,
+    seed_source_factor_sigma,
+)
+from cmsi_lib.errors import InputError
 
-C_KMS = 299792.458                  # km/s, exact (SI definition of the metre)
-GM_SUN = 1.32712440018e20           # m^3/s^2 (IAU 2015 nominal GM_sun is 1.3271244e20)
-AU_M = 1.495978707e11               # m, exact (IAU 2012)
-G_KPC = 4.300917e-6                 # kpc (km/s)^2 / Msun (CODATA G, IAU M_sun; 6 digits)
+C_KMS = 299792.458  # km/s, exact (SI definition of the metre)
+GM_SUN = 1.32712440018e20  # m^3/s^2 (IAU 2015 nominal GM_sun is 1.3271244e20)
+AU_M = 1.495978707e11  # m, exact (IAU 2012)
+G_KPC = 4.300917e-6  # kpc (km/s)^2 / Msun (CODATA G, IAU M_sun; 6 digits)
+SATURN_A_AU = 9.53667594  # au, Standish & Williams Table 1 (as in data/solar_system_bodies.csv)
 
 
-def ledger(**kw):
-    return {r.key: r for r in claims_ledger(**kw)}
+def ledger(params=Params(), **kw):
+    return {r.key: r for r in claims_ledger(params, Assumptions(**kw))}
 
 
 def test_vc2_rows_by_hand():
     L = ledger()
     assert L["vc2_galaxy"].recomputed_value == pytest.approx((200 / C_KMS) ** 2, rel=1e-12)
     assert L["vc2_solar"].recomputed_value == pytest.approx((10 / C_KMS) ** 2, rel=1e-12)
-    assert L["vc2_galaxy"].reproduced and L["vc2_solar"].reproduced   # ~4e-7 and ~1e-9 to one digit
+    assert L["vc2_galaxy"].reproduced and L["vc2_solar"].reproduced  # ~4e-7 and ~1e-9 to one digit
     assert L["suppression"].recomputed_value == pytest.approx(400.0, rel=1e-12)
 
 
@@ -36,11 +47,11 @@ def test_saturn_orbit_by_hand():
 def test_saturn_row_under_its_stated_assumptions():
     """Seed's source factor 1e-6, sigma_v = v_c (N_coh = 1), f(R/ell0) = 1 at 9.6 AU."""
     L = ledger()
-    v = math.sqrt(GM_SUN / (9.5826 * AU_M)) / 1e3
+    v = math.sqrt(GM_SUN / (SATURN_A_AU * AU_M)) / 1e3
     dg_hand = 800 * (v / C_KMS) ** 2 * 1e-6
     assert L["saturn_dg"].recomputed_value == pytest.approx(dg_hand, rel=1e-6)
-    assert L["saturn_dg"].reproduced is False              # the seed says 9.1e-7
-    assert L["table_combined_saturn"].reproduced is True   # "< 1e-6"
+    assert L["saturn_dg"].reproduced is False  # the seed says 9.1e-7
+    assert L["table_combined_saturn"].reproduced is True  # "< 1e-6"
     # with the Galactic Sigma = Sigma_ref instead, delta g/g = chi0 (v/c)^2: close to, but not, 9.1e-7
     Lg = ledger(saturn_sigma=50.0)
     assert Lg["saturn_dg"].recomputed_value == pytest.approx(800 * (v / C_KMS) ** 2, rel=1e-6)
@@ -80,9 +91,9 @@ def test_mw_F_at_8kpc_by_hand_and_its_chi0_inversion():
 def test_mw_F_range_not_reproduced_and_what_it_takes():
     L = ledger()
     lo, hi = L["mw_F_range"].recomputed_value
-    assert 1.0 < lo < hi < 1.01                      # nowhere near the seed's 1.6-2.3
+    assert 1.0 < lo < hi < 1.01  # nowhere near the seed's 1.6-2.3
     assert L["mw_F_range"].reproduced is False
-    chi0_hi = 800 * 1.3 / (hi - 1)                   # puts the maximum at 2.3
+    chi0_hi = 800 * 1.3 / (hi - 1)  # puts the maximum at 2.3
     lo2, hi2 = ledger(params=Params(chi0=chi0_hi))["mw_F_range"].recomputed_value
     assert hi2 == pytest.approx(2.3, rel=1e-9)
     assert L["mw_v_range"].reproduced is False
@@ -108,3 +119,28 @@ def test_every_row_is_complete():
     for r in claims_ledger():
         assert r.claim and r.seed_value and r.recomputed and r.would_take and r.assumptions
         assert r.reproduced in (True, False, None)
+
+
+def test_saturn_orbit_comes_from_the_bodies_table():
+    """The ledger's Saturn is the table's semi-major axis (not a second, hard-coded number)."""
+    R_kpc, v = saturn_orbit()
+    assert R_kpc == pytest.approx(SATURN_A_AU / 206264.806247 / 1e3, rel=1e-9)
+    assert Assumptions().saturn_radius_au == SATURN_A_AU
+    assert "R = 9.53668 AU" in ledger()["saturn_dg"].assumptions
+
+
+def test_assumptions_are_one_documented_record():
+    fields = dataclasses.fields(Assumptions)
+    assert len(fields) == 11
+    assert all(f.metadata["doc"] and "unit" in f.metadata for f in fields)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        Assumptions().mw_r_d = 3.0
+    with pytest.raises(InputError, match="mw_r_d must be a finite number > 0"):
+        Assumptions(mw_r_d=-1.0)
+
+
+def test_registry_lists_every_claim_once_in_order():
+    keys = claim_keys()
+    assert len(keys) == len(set(keys)) == 14
+    assert [r.key for r in claims_ledger()] == list(keys)
+    assert keys[0] == "vc2_galaxy" and keys[-1] == "demo_rms"
