@@ -40,7 +40,8 @@ import astropy.units as u
 import numpy as np
 
 from . import paths
-from .kernel import InputError, boost
+from .errors import InputError
+from .kernel import boost
 from .params import Params
 
 __all__ = [
@@ -69,6 +70,19 @@ __all__ = [
     "evaluate",
     "report",
     "max_allowed_chi0",
+    "SEED_READING",
+    "SEED_SATURN_DELTA_G",
+    "SEED_CASSINI_SIGMA",
+    "kepler_deviation",
+    "gr_precession_per_orbit",
+    "gr_arcsec_per_century",
+    "SeedReadings",
+    "seed_readings",
+    "DefinitionResult",
+    "SolarSystemResult",
+    "analyse",
+    "worst_ratio",
+    "bound_eps_markers",
 ]
 
 GM_SUN = float(const.GM_sun.to_value(u.m**3 / u.s**2))
@@ -103,6 +117,13 @@ MINOR_BELTS = {
 
 #: Closest approach of the Cassini 2002 conjunction ray to the Sun's centre [solar radii] (Bertotti et al. 2003).
 CASSINI_IMPACT_RSUN = 1.6
+
+#: The seed's claim under test: delta g/g at Saturn (a claim, not a result).
+SEED_SATURN_DELTA_G = 9.1e-7
+#: The Cassini number the seed compares it with (the 1-sigma error of gamma - 1, Bertotti et al. 2003).
+SEED_CASSINI_SIGMA = 2.3e-5
+#: The fifth "definition": the reading that reproduces the seed's number (Sigma = Sigma_ref, sigma_v = v_c).
+SEED_READING = "seed-number reading"
 
 #: Width of the pass band of a measured quantity, in standard errors (central +- N_SIGMA sigma).
 N_SIGMA = 2.0
@@ -174,8 +195,13 @@ def load_bodies(path: str | Path | None = None) -> dict[str, Body]:
         body = Body(fields[0], fields[1], *nums)
         if body.central not in ("Sun", "Earth"):
             raise InputError(f"{path}:{n}: central body must be Sun or Earth, got {body.central!r}")
-        if not (np.all(np.isfinite(nums)) and body.a_au > 0 and 0 <= body.e < 1 and body.period_days > 0
-                and body.mass_ratio > 0):
+        if not (
+            np.all(np.isfinite(nums))
+            and body.a_au > 0
+            and 0 <= body.e < 1
+            and body.period_days > 0
+            and body.mass_ratio > 0
+        ):
             raise InputError(f"{path}:{n}: need a_au > 0, 0 <= e < 1, period_days > 0, mass_ratio > 0: {line!r}")
         out[body.name] = body
     return out
@@ -210,8 +236,10 @@ def annulus_sigma(mass_msun: float, r_in_au: float, r_out_au: float) -> float:
 def _check_definition(definition) -> None:
     if isinstance(definition, str):
         if definition not in SIGMA_DEFINITIONS:
-            raise InputError(f"unknown Sigma definition {definition!r}; valid: {', '.join(SIGMA_DEFINITIONS)} "
-                             "or a number >= 0 (Msun/pc^2)")
+            raise InputError(
+                f"unknown Sigma definition {definition!r}; valid: {', '.join(SIGMA_DEFINITIONS)} "
+                "or a number >= 0 (Msun/pc^2)"
+            )
     else:
         x = float(definition)
         if not (np.isfinite(x) and x >= 0):
@@ -262,8 +290,14 @@ def sigma_v_ratio(model: str, body: str | Body | None = None) -> float:
     return math.sqrt(np.mean([p.e**2 + math.radians(p.i_deg) ** 2 for p in planets]))
 
 
-def eps_field(r_au, body: str | Body | None, definition, params: Params = Params(),
-              sigma_v_model: str = "orbit-ei", gm: float | None = None) -> np.ndarray:
+def eps_field(
+    r_au,
+    body: str | Body | None,
+    definition,
+    params: Params = Params(),
+    sigma_v_model: str = "orbit-ei",
+    gm: float | None = None,
+) -> np.ndarray:
     """eps(r) = F - 1 at distance r [au] from the central body, for an orbit like ``body``'s.
 
     v_c = sqrt(GM/r) [GM of the body's central body, or ``gm`` m^3/s^2, default GM_sun],
@@ -284,8 +318,9 @@ def body_eps(body: str | Body, definition, params: Params = Params(), sigma_v_mo
     return float(eps_field(b.a_au, b, definition, params, sigma_v_model))
 
 
-def limb_eps(definition, params: Params = Params(), sigma_v_model: str = "rms-ei",
-             impact_rsun: float = CASSINI_IMPACT_RSUN) -> float:
+def limb_eps(
+    definition, params: Params = Params(), sigma_v_model: str = "rms-ei", impact_rsun: float = CASSINI_IMPACT_RSUN
+) -> float:
     """eps at the Cassini ray's closest approach to the Sun [impact_rsun solar radii from its centre].
 
     No body orbits there: "orbit-ei" falls back to the planets' rms ratio ("rms-ei").
@@ -319,7 +354,7 @@ def precession_per_orbit(eps_of_r, a_au: float, e: float, n_nodes: int = 4096) -
         raise InputError(f"eccentricity must satisfy 0 <= e < 1; got {e}")
     if e < 1e-6:
         h = 1e-5
-        d = (np.asarray(eps_of_r(np.array([a_au * (1 + h)]))) - np.asarray(eps_of_r(np.array([a_au * (1 - h)]))))
+        d = np.asarray(eps_of_r(np.array([a_au * (1 + h)]))) - np.asarray(eps_of_r(np.array([a_au * (1 - h)])))
         return float(-math.pi * d[0] / (2 * h))
     nu = np.linspace(0.0, 2 * math.pi, n_nodes, endpoint=False)
     r = a_au * (1 - e**2) / (1 + e * np.cos(nu))
@@ -359,35 +394,125 @@ def _measured(key, observable, body, central, sigma, unit, source, check):
     return Bound(key, observable, body, central, N_SIGMA * sigma, unit, source, check)
 
 
-BOUNDS: dict[str, Bound] = {b.key: b for b in [
-    _measured("cassini_gamma", "Cassini gamma - 1 (force rescaling: gamma untouched)", "Sun limb",
-              2.1e-5, 2.3e-5, "", "Bertotti, Iess & Tortora 2003, Nature 425, 374", False),
-    _measured("cassini_gamma_metric", "Cassini gamma - 1 if CMSI rescaled the whole weak-field metric",
-              "Sun limb", 2.1e-5, 2.3e-5, "", "Bertotti, Iess & Tortora 2003, Nature 425, 374", False),
-    Bound("seed_cassini", "the seed's comparison: eps(Saturn) vs 2.3e-5 (not like-for-like)", "Saturn",
-          0.0, 2.3e-5, "", "the seed document, using the Cassini sigma", False),
-    Bound("ephemerides", "ephemerides: eps(Saturn) - eps(Earth) vs mass inside Saturn's orbit", "Saturn",
-          0.0, 7.9e-11, "", "Pitjeva & Pitjev 2013, MNRAS 432, 3431 (< 7.9e-11 Msun)", False),
-    _measured("precession_mercury", "perihelion precession, EPM2011", "Mercury", -2.0, 3.0, "mas/cy",
-              "Pitjeva & Pitjev 2013, MNRAS 432, 3431 (EPM2011)", True),
-    _measured("precession_mars", "perihelion precession, EPM2011", "Mars", -0.020, 0.037, "mas/cy",
-              "Pitjeva & Pitjev 2013, MNRAS 432, 3431 (EPM2011)", True),
-    _measured("precession_saturn", "perihelion precession, EPM2011", "Saturn", -0.32, 0.47, "mas/cy",
-              "Pitjeva & Pitjev 2013, MNRAS 432, 3431 (EPM2011)", True),
-    _measured("precession_saturn_inpop", "perihelion precession, INPOP15a", "Saturn", 0.05, 0.20, "mas/cy",
-              "Fienga et al. 2016 (INPOP15a)", True),
-    Bound("saturn_accel", "anomalous radial acceleration at Saturn (Cassini ranging)", "Saturn",
-          0.0, 1e-14, "m/s^2", "Cassini ranging, ~1e-14 m/s^2 level (e.g. Hees et al. 2014, PRD 89, 102002)", True),
-    _measured("llr_gdot", "lunar laser ranging: Gdot/G", "Moon", 4e-13, 9e-13, "1/yr",
-              "Williams, Turyshev & Boggs 2004, PRL 93, 261101", False),
-    _measured("llr_beta", "lunar laser ranging: beta - 1 (proxy: lunar perigee advance as beta)", "Moon",
-              1.2e-4, 1.1e-4, "", "Williams, Turyshev & Boggs 2004, PRL 93, 261101", False),
-]}
+BOUNDS: dict[str, Bound] = {
+    b.key: b
+    for b in [
+        _measured(
+            "cassini_gamma",
+            "Cassini gamma - 1 (force rescaling: gamma untouched)",
+            "Sun limb",
+            2.1e-5,
+            2.3e-5,
+            "",
+            "Bertotti, Iess & Tortora 2003, Nature 425, 374",
+            False,
+        ),
+        _measured(
+            "cassini_gamma_metric",
+            "Cassini gamma - 1 if CMSI rescaled the whole weak-field metric",
+            "Sun limb",
+            2.1e-5,
+            2.3e-5,
+            "",
+            "Bertotti, Iess & Tortora 2003, Nature 425, 374",
+            False,
+        ),
+        Bound(
+            "seed_cassini",
+            "the seed's comparison: eps(Saturn) vs 2.3e-5 (not like-for-like)",
+            "Saturn",
+            0.0,
+            SEED_CASSINI_SIGMA,
+            "",
+            "the seed document, using the Cassini sigma",
+            False,
+        ),
+        Bound(
+            "ephemerides",
+            "ephemerides: eps(Saturn) - eps(Earth) vs mass inside Saturn's orbit",
+            "Saturn",
+            0.0,
+            7.9e-11,
+            "",
+            "Pitjeva & Pitjev 2013, MNRAS 432, 3431 (< 7.9e-11 Msun)",
+            False,
+        ),
+        _measured(
+            "precession_mercury",
+            "perihelion precession, EPM2011",
+            "Mercury",
+            -2.0,
+            3.0,
+            "mas/cy",
+            "Pitjeva & Pitjev 2013, MNRAS 432, 3431 (EPM2011)",
+            True,
+        ),
+        _measured(
+            "precession_mars",
+            "perihelion precession, EPM2011",
+            "Mars",
+            -0.020,
+            0.037,
+            "mas/cy",
+            "Pitjeva & Pitjev 2013, MNRAS 432, 3431 (EPM2011)",
+            True,
+        ),
+        _measured(
+            "precession_saturn",
+            "perihelion precession, EPM2011",
+            "Saturn",
+            -0.32,
+            0.47,
+            "mas/cy",
+            "Pitjeva & Pitjev 2013, MNRAS 432, 3431 (EPM2011)",
+            True,
+        ),
+        _measured(
+            "precession_saturn_inpop",
+            "perihelion precession, INPOP15a",
+            "Saturn",
+            0.05,
+            0.20,
+            "mas/cy",
+            "Fienga et al. 2016 (INPOP15a)",
+            True,
+        ),
+        Bound(
+            "saturn_accel",
+            "anomalous radial acceleration at Saturn (Cassini ranging)",
+            "Saturn",
+            0.0,
+            1e-14,
+            "m/s^2",
+            "Cassini ranging, ~1e-14 m/s^2 level (e.g. Hees et al. 2014, PRD 89, 102002)",
+            True,
+        ),
+        _measured(
+            "llr_gdot",
+            "lunar laser ranging: Gdot/G",
+            "Moon",
+            4e-13,
+            9e-13,
+            "1/yr",
+            "Williams, Turyshev & Boggs 2004, PRL 93, 261101",
+            False,
+        ),
+        _measured(
+            "llr_beta",
+            "lunar laser ranging: beta - 1 (proxy: lunar perigee advance as beta)",
+            "Moon",
+            1.2e-4,
+            1.1e-4,
+            "",
+            "Williams, Turyshev & Boggs 2004, PRL 93, 261101",
+            False,
+        ),
+    ]
+}
 
 
 def _orbit_precession(body: Body, definition, params, sigma_v_model) -> float:
-    return precession_per_orbit(lambda r: eps_field(r, body, definition, params, sigma_v_model),
-                                body.a_au, body.e)
+    return precession_per_orbit(lambda r: eps_field(r, body, definition, params, sigma_v_model), body.a_au, body.e)
 
 
 def evaluate(params: Params = Params(), definition="point-mass", sigma_v_model: str = "orbit-ei"):
@@ -405,63 +530,96 @@ def evaluate(params: Params = Params(), definition="point-mass", sigma_v_model: 
         Sigma = float(sigma_at(definition, b.a_au, b))
         ratio = sigma_v_ratio(sigma_v_model, b)
         eps[b.name] = body_eps(b, definition, params, sigma_v_model)
-        body_rows.append({
-            "sigma_definition": label, "sigma_v_model": sigma_v_model, "body": b.name, "central": b.central,
-            "a_au": b.a_au, "v_c_kms": b.v_circ_kms, "sigma_v_kms": ratio * b.v_circ_kms,
-            "Sigma_Msun_pc2": Sigma, "eps": eps[b.name],
-        })
-    sat, earth, moon = bodies["Saturn"], bodies["Earth"], bodies["Moon"]
+        body_rows.append(
+            {
+                "sigma_definition": label,
+                "sigma_v_model": sigma_v_model,
+                "body": b.name,
+                "central": b.central,
+                "a_au": b.a_au,
+                "v_c_kms": b.v_circ_kms,
+                "sigma_v_kms": ratio * b.v_circ_kms,
+                "Sigma_Msun_pc2": Sigma,
+                "eps": eps[b.name],
+            }
+        )
+    sat, moon = bodies["Saturn"], bodies["Moon"]
     e_limb = limb_eps(definition, params, sigma_v_model)
     g_sat = GM_SUN / (sat.a_au * AU_M) ** 2
     pred: dict[str, tuple[float, float, str]] = {}  # key -> (prediction, eps shown, note)
     pred["cassini_gamma"] = (0.0, e_limb, "g = F g_N leaves the light-propagation metric, hence gamma, unchanged")
-    pred["cassini_gamma_metric"] = (2 * (e_limb - eps["Earth"]) / (1 + eps["Earth"]), e_limb,
-                                    "gamma_eff - 1 = 2 (eps_limb - eps_Earth)/(1 + eps_Earth), GM_sun from the planets")
+    pred["cassini_gamma_metric"] = (
+        2 * (e_limb - eps["Earth"]) / (1 + eps["Earth"]),
+        e_limb,
+        "gamma_eff - 1 = 2 (eps_limb - eps_Earth)/(1 + eps_Earth), GM_sun from the planets",
+    )
     pred["seed_cassini"] = (eps["Saturn"], eps["Saturn"], "compares a force change with a light-bending bound")
-    pred["ephemerides"] = (eps["Saturn"] - eps["Earth"], eps["Saturn"],
-                           "extra enclosed mass (eps_Saturn - eps_Earth) M_sun, constant part absorbed in GM_sun")
-    for key, name in [("precession_mercury", "Mercury"), ("precession_mars", "Mars"),
-                      ("precession_saturn", "Saturn"), ("precession_saturn_inpop", "Saturn")]:
+    pred["ephemerides"] = (
+        eps["Saturn"] - eps["Earth"],
+        eps["Saturn"],
+        "extra enclosed mass (eps_Saturn - eps_Earth) M_sun, constant part absorbed in GM_sun",
+    )
+    for key, name in [
+        ("precession_mercury", "Mercury"),
+        ("precession_mars", "Mars"),
+        ("precession_saturn", "Saturn"),
+        ("precession_saturn_inpop", "Saturn"),
+    ]:
         b = bodies[name]
         dw = per_century(_orbit_precession(b, definition, params, sigma_v_model), b.period_days) * MAS_PER_RAD
         pred[key] = (dw, eps[name], "Gauss's equation averaged over the orbit, eps(r) along the orbit")
-    pred["saturn_accel"] = ((eps["Saturn"] - eps["Earth"]) * g_sat, eps["Saturn"],
-                            f"(eps_Saturn - eps_Earth) g_sun(Saturn), g_sun = {g_sat:.3g} m/s^2")
+    pred["saturn_accel"] = (
+        (eps["Saturn"] - eps["Earth"]) * g_sat,
+        eps["Saturn"],
+        f"(eps_Saturn - eps_Earth) g_sun(Saturn), g_sun = {g_sat:.3g} m/s^2",
+    )
     pred["llr_gdot"] = (0.0, eps["Moon"], "F is static: no secular change of the effective G")
     dw_moon = _orbit_precession(moon, definition, params, sigma_v_model)
     p_moon = moon.a_au * AU_M * (1 - moon.e**2)
     beta_equiv = -dw_moon * C_SI**2 * p_moon / (2 * math.pi * GM_EARTH)
-    pred["llr_beta"] = (beta_equiv, eps["Moon"],
-                        "beta - 1 that would give the same lunar perigee advance, -dw c^2 a(1-e^2)/(2 pi GM_earth)")
+    pred["llr_beta"] = (
+        beta_equiv,
+        eps["Moon"],
+        "beta - 1 that would give the same lunar perigee advance, -dw c^2 a(1-e^2)/(2 pi GM_earth)",
+    )
     obs_rows = []
     for key, bound in BOUNDS.items():
         p, e_shown, note = pred[key]
         p = float(p) + 0.0  # no "-0"
         ratio = abs(p - bound.central) / bound.tolerance
-        obs_rows.append({
-            "sigma_definition": label, "sigma_v_model": sigma_v_model, "observable_key": key,
-            "observable": bound.observable, "body": bound.body, "eps": e_shown, "prediction": p,
-            "unit": bound.unit, "central": bound.central, "tolerance": bound.tolerance, "ratio": ratio,
-            "passes": bool(ratio <= 1.0), "bound_source": bound.source, "check": bound.check, "note": note,
-        })
+        obs_rows.append(
+            {
+                "sigma_definition": label,
+                "sigma_v_model": sigma_v_model,
+                "observable_key": key,
+                "observable": bound.observable,
+                "body": bound.body,
+                "eps": e_shown,
+                "prediction": p,
+                "unit": bound.unit,
+                "central": bound.central,
+                "tolerance": bound.tolerance,
+                "ratio": ratio,
+                "passes": bool(ratio <= 1.0),
+                "bound_source": bound.source,
+                "check": bound.check,
+                "note": note,
+            }
+        )
     return body_rows, obs_rows
 
 
 def report(params: Params = Params(), definitions=SIGMA_DEFINITIONS, sigma_v_model: str = "orbit-ei") -> dict:
-    """Everything ``cmsi solar --json`` prints: per definition, each body's eps and each observable."""
-    bodies, observables = [], []
-    for d in definitions:
-        b, o = evaluate(params, d, sigma_v_model)
-        bodies += b
-        observables += o
-    return {"params": params.as_dict(), "params_hash": params.hash, "sigma_v_model": sigma_v_model,
-            "pass_rule": f"|prediction - central| <= tolerance (N_SIGMA = {N_SIGMA:g} standard errors, "
-                         "or the upper limit)",
-            "bodies": bodies, "observables": observables}
+    """Everything ``cmsi solar --json`` prints: :func:`analyse` as JSON-ready dicts."""
+    return analyse(params, definitions, sigma_v_model).as_dict()
 
 
-def max_allowed_chi0(params: Params, definition, sigma_v_model: str = "orbit-ei",
-                     exclude: tuple[str, ...] = ("seed_cassini", "cassini_gamma_metric")) -> float:
+def max_allowed_chi0(
+    params: Params,
+    definition,
+    sigma_v_model: str = "orbit-ei",
+    exclude: tuple[str, ...] = ("seed_cassini", "cassini_gamma_metric"),
+) -> float:
     """Largest chi0 at which every observable (except ``exclude``) passes, other parameters fixed.
 
     eps is proportional to chi0 and every prediction is linear in eps, so prediction = chi0 * slope and
@@ -480,3 +638,174 @@ def max_allowed_chi0(params: Params, definition, sigma_v_model: str = "orbit-ei"
         hi = max((c - tol) / s, (c + tol) / s)
         best = min(best, hi)
     return best
+
+
+# --------------------------------------------------------------------------- closed-form checks
+def kepler_deviation(body: str | Body) -> float:
+    """4 pi^2 a^3 / P^2 / GM_sun - 1 from the table (dimensionless; the body's own mass neglected)."""
+    b = get_body(body)
+    return 4 * math.pi**2 * (b.a_au * AU_M) ** 3 / (b.period_days * 86400) ** 2 / GM_SUN - 1
+
+
+def gr_precession_per_orbit(body: str | Body) -> float:
+    """GR's perihelion advance per orbit [rad]: the force eps(r) = 3 GM a(1-e^2)/(c^2 r^2) in Gauss's equation."""
+    b = get_body(body)
+    p = b.a_au * AU_M * (1 - b.e**2)
+    return precession_per_orbit(lambda r: 3 * b.gm_central * p / (C_SI**2 * (r * AU_M) ** 2), b.a_au, b.e)
+
+
+def gr_arcsec_per_century(body: str | Body) -> float:
+    """GR's perihelion advance [arcsec per Julian century] from :func:`gr_precession_per_orbit`."""
+    b = get_body(body)
+    return per_century(gr_precession_per_orbit(b), b.period_days) * float(u.rad.to(u.arcsec))
+
+
+# --------------------------------------------------------------------------- the seed's number
+@dataclasses.dataclass(frozen=True)
+class SeedReadings:
+    """Readings of the formula at Saturn that could give the seed's 9.1e-7 (eps dimensionless, v km/s)."""
+
+    candidates: tuple[tuple[str, float], ...]  # (reading, eps at Saturn)
+    v_circ_kms: float  # sqrt(GM_sun/a)
+    v_peri_kms: float  # speed at perihelion
+    v_needed_kms: float  # v that makes chi0 (v/c)^2 = 9.1e-7
+    sigma_needed: float  # Sigma [Msun/pc^2] that makes the full formula (orbit-ei) give 9.1e-7
+
+    def eps(self, reading: str) -> float:
+        return dict(self.candidates)[reading]
+
+
+def seed_readings(params: Params = Params()) -> SeedReadings:
+    """The candidate readings of the seed's delta g/g at Saturn, and what reproduces it exactly."""
+    sat = get_body("Saturn")
+    c_kms = C_SI / 1e3
+    chi0 = params.chi0
+    v_mean = 2 * math.pi * sat.a_au * AU_M / (sat.period_days * 86400) / 1e3
+    v_peri = sat.v_circ_kms * math.sqrt((1 + sat.e) / (1 - sat.e))
+    seed = seed_reading_eps(sat, params)
+    eps_ref = body_eps(sat, params.sigma_ref, params, "orbit-ei")
+    cands = (
+        ("full formula, point-mass Sigma = 0", body_eps(sat, "point-mass", params)),
+        ("chi0 (v/c)^2, v = sqrt(GM/a) (circular)", seed),
+        ("chi0 (v/c)^2, v = 2 pi a / P (mean)", chi0 * (v_mean / c_kms) ** 2),
+        ("chi0 (v/c)^2, v at perihelion", chi0 * (v_peri / c_kms) ** 2),
+        ("chi0 (v/c)^2, v = 10 km/s (the seed's 'v ~ 10 km/s')", chi0 * (10.0 / c_kms) ** 2),
+        ("chi0 (v/c)^2 x seed's 'source factor 1e-6'", seed * 1e-6),
+        ("chi0 (v/c)^2 N_coh^alpha (Sigma factor dropped, orbit-ei)", eps_ref),
+        ("full formula, galactic-disk Sigma, orbit-ei", body_eps(sat, "galactic-disk", params, "orbit-ei")),
+        ("full formula, planet-annulus Sigma, orbit-ei", body_eps(sat, "planet-annulus", params, "orbit-ei")),
+    )
+    sigma_needed = params.sigma_ref * (SEED_SATURN_DELTA_G / eps_ref) ** (1 / params.eps)
+    v_needed = c_kms * math.sqrt(SEED_SATURN_DELTA_G / chi0)
+    return SeedReadings(cands, sat.v_circ_kms, v_peri, v_needed, sigma_needed)
+
+
+# --------------------------------------------------------------------------- the one entry point
+def _resolve(definition, sigma_v_model: str, params: Params):
+    """(Sigma definition, sigma_v model) actually used; the seed-number reading is (Sigma_ref, "unity")."""
+    if isinstance(definition, str) and definition == SEED_READING:
+        return params.sigma_ref, "unity"
+    return definition, sigma_v_model
+
+
+@dataclasses.dataclass(frozen=True)
+class DefinitionResult:
+    """One Sigma definition: eps per body, every observable against its bound, the largest chi0 allowed."""
+
+    definition: object  # a name of SIGMA_DEFINITIONS, SEED_READING, or a constant Sigma [Msun/pc^2]
+    sigma_v_model: str  # the sigma_v model used ("unity" for the seed-number reading)
+    bodies: tuple[dict, ...]  # evaluate()'s body rows
+    observables: tuple[dict, ...]  # evaluate()'s observable rows, in BOUNDS order
+    max_chi0: dict  # sigma_v model -> largest chi0 passing every bound but the seed's own (inf: no limit)
+
+    def eps(self, body: str) -> float:
+        return next(r["eps"] for r in self.bodies if r["body"] == body)
+
+    def observable(self, key: str) -> dict:
+        return next(r for r in self.observables if r["observable_key"] == key)
+
+    def failing(self, exclude=("seed_cassini",)) -> set[str]:
+        return {r["observable_key"] for r in self.observables if not r["passes"] and r["observable_key"] not in exclude}
+
+
+@dataclasses.dataclass(frozen=True)
+class SolarSystemResult:
+    """What the Solar System chapter, the introduction and ``cmsi solar`` show, for one parameter set."""
+
+    params: Params
+    sigma_v_model: str
+    definitions: tuple[DefinitionResult, ...]
+    seed: SeedReadings
+
+    def __getitem__(self, definition) -> DefinitionResult:
+        for d in self.definitions:
+            if d.definition == definition:
+                return d
+        raise InputError(
+            f"definition {definition!r} was not analysed; analysed: {[d.definition for d in self.definitions]}"
+        )
+
+    def as_dict(self) -> dict:
+        """JSON-ready: the report of ``cmsi solar --json``."""
+        return {
+            "params": self.params.as_dict(), "params_hash": self.params.hash, "sigma_v_model": self.sigma_v_model,
+            "pass_rule": f"|prediction - central| <= tolerance (N_SIGMA = {N_SIGMA:g} standard errors, "
+                         "or the upper limit)",
+            "bodies": [r for d in self.definitions for r in d.bodies],
+            "observables": [r for d in self.definitions for r in d.observables],
+            "max_chi0": [{"sigma_definition": d.bodies[0]["sigma_definition"], "sigma_v_model": m, "max_chi0": v}
+                         for d in self.definitions for m, v in d.max_chi0.items()],
+            "seed_reading": {"seed_delta_g": SEED_SATURN_DELTA_G, "v_needed_kms": self.seed.v_needed_kms,
+                             "sigma_needed_Msun_pc2": self.seed.sigma_needed,
+                             "candidates": [{"reading": k, "eps_saturn": v} for k, v in self.seed.candidates]},
+        }  # fmt: skip
+
+
+def analyse(
+    params: Params = Params(),
+    definitions=SIGMA_DEFINITIONS,
+    sigma_v_model: str = "orbit-ei",
+    chi0_models: tuple[str, ...] | None = None,
+) -> SolarSystemResult:
+    """The Solar System at ``params``: per Sigma definition (or SEED_READING) eps per body, each observable
+    against its bound, and the largest chi0 allowed for each sigma_v model of ``chi0_models``
+    (default: ``sigma_v_model`` only); plus the readings of the seed's 9.1e-7 (``seed_readings``)."""
+    models = (sigma_v_model,) if chi0_models is None else tuple(chi0_models)
+    out = []
+    for d in definitions:
+        dd, model = _resolve(d, sigma_v_model, params)
+        bodies, obs = evaluate(params, dd, model)
+        chi = {m: max_allowed_chi0(params, *_resolve(d, m, params)) for m in models}
+        out.append(DefinitionResult(d, model, tuple(bodies), tuple(obs), chi))
+    return SolarSystemResult(params, sigma_v_model, tuple(out), seed_readings(params))
+
+
+def worst_ratio(
+    params: Params,
+    definition,
+    sigma_v_model: str = "orbit-ei",
+    exclude: tuple[str, ...] = ("seed_cassini", "cassini_gamma_metric"),
+) -> float:
+    """The largest |prediction - central| / tolerance over the observables (except ``exclude``); <= 1 passes."""
+    _, rows = evaluate(params, *_resolve(definition, sigma_v_model, params))
+    return max(r["ratio"] for r in rows if r["observable_key"] not in exclude)
+
+
+def bound_eps_markers() -> list[tuple[str, float, float]]:
+    """The bounds as the largest eps they allow for eps proportional to 1/r: (label, r [au], eps).
+
+    Precession: |Delta omega| per orbit <= (|central| + tol), with Delta omega = pi eps/(1-e^2) for k = -1;
+    Saturn's acceleration: eps <= tol / g_sun(Saturn); Cassini (metric reading): eps_limb <= (|central| + tol)/2.
+    """
+    out = []
+    for key, name in [("precession_mercury", "Mercury"), ("precession_mars", "Mars"), ("precession_saturn", "Saturn")]:
+        bnd, b = BOUNDS[key], get_body(name)
+        max_dw = (abs(bnd.central) + bnd.tolerance) * u.mas.to(u.rad) * b.period_days / DAYS_PER_CENTURY
+        out.append(("precession bounds", b.a_au, max_dw * (1 - b.e**2) / math.pi))
+    sat = get_body("Saturn")
+    out.append(
+        ("Saturn acceleration bound", sat.a_au, BOUNDS["saturn_accel"].tolerance / (GM_SUN / (sat.a_au * AU_M) ** 2))
+    )
+    cas = BOUNDS["cassini_gamma_metric"]
+    out.append(("Cassini (metric reading)", CASSINI_IMPACT_RSUN * RSUN_AU, (abs(cas.central) + cas.tolerance) / 2))
+    return out

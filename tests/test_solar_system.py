@@ -14,8 +14,9 @@ import pytest
 from scipy.integrate import solve_ivp
 
 from cmsi_lib import solar_system as ss
+from cmsi_lib.anchors import MERCURY_GR_ARCSEC_PER_CENTURY
 from cmsi_lib.cli import main
-from cmsi_lib.kernel import InputError
+from cmsi_lib.errors import InputError
 from cmsi_lib.params import Params
 
 GM_SUN = const.GM_sun.to_value(u.m**3 / u.s**2)
@@ -135,13 +136,21 @@ def test_sigma_definitions_by_hand_for_saturn():
     assert ss.body_eps("Saturn", "galactic-disk") == pytest.approx(eps_hand, rel=1e-9)
     # planet annulus: the same with (Sigma/50)^0.5
     assert ss.body_eps("Saturn", "planet-annulus") == pytest.approx(
-        eps_hand * math.sqrt(m_sat / area_pc2 / 50), rel=1e-9)
+        eps_hand * math.sqrt(m_sat / area_pc2 / 50), rel=1e-9
+    )
 
 
 def test_rms_sigma_v_ratio_by_hand():
-    rows = [(0.20563593, 7.00497902), (0.00677672, 3.39467605), (0.01671123, -0.00001531),
-            (0.09339410, 1.84969142), (0.04838624, 1.30439695), (0.05386179, 2.48599187),
-            (0.04725744, 0.77263783), (0.00859048, 1.77004347)]
+    rows = [
+        (0.20563593, 7.00497902),
+        (0.00677672, 3.39467605),
+        (0.01671123, -0.00001531),
+        (0.09339410, 1.84969142),
+        (0.04838624, 1.30439695),
+        (0.05386179, 2.48599187),
+        (0.04725744, 0.77263783),
+        (0.00859048, 1.77004347),
+    ]
     by_hand = math.sqrt(sum(e**2 + math.radians(i) ** 2 for e, i in rows) / 8)
     assert ss.sigma_v_ratio("rms-ei") == pytest.approx(by_hand, rel=1e-12)
 
@@ -155,12 +164,18 @@ def test_lunar_beta_proxy_for_a_one_over_r_eps():
     assert beta == pytest.approx(-C_factor / 2, rel=1e-6)
 
 
+def _all_pass(chi0: float, d: str) -> bool:
+    return all(
+        r["passes"]
+        for r in ss.evaluate(Params(chi0=chi0), d)[1]
+        if r["observable_key"] not in ("seed_cassini", "cassini_gamma_metric")
+    )
+
+
 def test_max_allowed_chi0_is_the_pass_boundary():
     for d in ("planet-annulus", "galactic-disk"):
         chi_max = ss.max_allowed_chi0(Params(), d)
-        ok = lambda chi0: all(r["passes"] for r in ss.evaluate(Params(chi0=chi0), d)[1]
-                              if r["observable_key"] not in ("seed_cassini", "cassini_gamma_metric"))
-        assert ok(0.99 * chi_max) and not ok(1.01 * chi_max)
+        assert _all_pass(0.99 * chi_max, d) and not _all_pass(1.01 * chi_max, d)
 
 
 # --------------------------------------------------------------------------- bad input
@@ -210,3 +225,51 @@ def test_cli_json_has_required_fields():
 def test_cli_rejects_negative_sigma(capsys):
     assert main(["solar", "--sigma-def", "-5"]) == 2
     assert "Sigma must be >= 0" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- the entry point and its numerics
+def test_gr_advance_of_mercury_is_the_published_value():
+    """The library's GR-as-a-force advance (Gauss's equation, quadrature) against Will 2014's 42.98 arcsec/cy."""
+    assert MERCURY_GR_ARCSEC_PER_CENTURY.holds(ss.gr_arcsec_per_century("Mercury"))
+    m = ss.get_body("Mercury")
+    closed = 6 * math.pi * GM_SUN / (C**2 * m.a_au * AU * (1 - m.e**2))  # per orbit, 1PN closed form
+    assert ss.gr_precession_per_orbit(m) == pytest.approx(closed, rel=1e-10)
+
+
+def test_kepler_deviation_of_the_outer_planets_is_the_inner_giants_mass():
+    """Uranus and Neptune enclose Jupiter and Saturn: the deviation is about their mass plus the planet's own."""
+    js = ss.get_body("Jupiter").mass_msun + ss.get_body("Saturn").mass_msun
+    for name in ("Uranus", "Neptune"):
+        assert ss.kepler_deviation(name) == pytest.approx(js + ss.get_body(name).mass_msun, abs=3e-4)
+    assert abs(ss.kepler_deviation("Earth")) < 1e-3
+
+
+def test_seed_readings_reproduce_the_seed_number_where_they_say():
+    sr = ss.seed_readings(Params())
+    v_needed_hand = C / 1e3 * math.sqrt(9.1e-7 / 800)  # chi0 (v/c)^2 = 9.1e-7
+    assert sr.v_needed_kms == pytest.approx(v_needed_hand, rel=1e-12)
+    assert sr.eps("full formula, point-mass Sigma = 0") == 0.0
+    assert sr.eps("chi0 (v/c)^2, v = 10 km/s (the seed's 'v ~ 10 km/s')") == pytest.approx(
+        800 * (10e3 / C) ** 2, rel=1e-12
+    )
+    assert ss.body_eps("Saturn", sr.sigma_needed, Params(), "orbit-ei") == pytest.approx(9.1e-7, rel=1e-9)
+
+
+def test_analyse_point_mass_passes_everything_and_seed_reading_fails_ephemerides():
+    res = ss.analyse(Params(), [*ss.SIGMA_DEFINITIONS, ss.SEED_READING], chi0_models=("orbit-ei", "rms-ei"))
+    assert res["point-mass"].failing() == set()
+    assert math.isinf(res["point-mass"].max_chi0["orbit-ei"])
+    seed = res[ss.SEED_READING]
+    assert seed.sigma_v_model == "unity"
+    # eps = chi0 GM/(a c^2) at Saturn by hand; the ephemeris bound is 7.9e-11 on eps(Saturn) - eps(Earth)
+    assert seed.eps("Saturn") == pytest.approx(800 * GM_SUN / (9.53667594 * AU * C**2), rel=1e-9)
+    assert "ephemerides" in seed.failing()
+    d_eps = 800 * GM_SUN / (C**2 * AU) * (1 / 9.53667594 - 1 / 1.00000261)
+    assert seed.max_chi0["orbit-ei"] <= 800 * 7.9e-11 / abs(d_eps) * (1 + 1e-9)
+    with pytest.raises(InputError, match="was not analysed"):
+        res["halo"]
+
+
+def test_worst_ratio_is_one_at_the_largest_allowed_chi0():
+    chi_max = ss.max_allowed_chi0(Params(), "galactic-disk")
+    assert ss.worst_ratio(Params(chi0=chi_max), "galactic-disk") == pytest.approx(1.0, rel=1e-9)

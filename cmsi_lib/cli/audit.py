@@ -12,28 +12,36 @@ from __future__ import annotations
 
 import sys
 
+from ..audit import run_audit
+from . import print_json
+
 
 def register(sub, common):
     p = sub.add_parser(
-        "audit", parents=[common],
+        "audit",
+        parents=[common],
         help="execute the derivation chapters headless and report every check (exit 1 on any failure)",
         description=__doc__.split("\n\n", 1)[0],
     )
-    p.add_argument("chapters", nargs="*", metavar="CHAPTER.md",
-                   help="MyST-markdown chapters to audit (default: every chapter of chapters/derivation)")
+    p.add_argument(
+        "chapters",
+        nargs="*",
+        metavar="CHAPTER.md",
+        help="MyST-markdown chapters to audit (default: every chapter of chapters/derivation)",
+    )
     p.add_argument("--jobs", type=int, default=2, metavar="N", help="chapters executed in parallel (default 2)")
-    p.add_argument("--timeout", type=float, default=600, metavar="SECONDS",
-                   help="per-cell execution timeout (default 600)")
+    p.add_argument(
+        "--timeout", type=float, default=600, metavar="SECONDS", help="per-cell execution timeout (default 600)"
+    )
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
-    from . import print_json
-    from ..audit import run_audit
-
     if args.params or args.overrides:
-        print("cmsi audit: the derivation chapters are checked at the seed's defaults; "
-              "--params/--set do not apply", file=sys.stderr)
+        print(
+            "cmsi audit: the derivation chapters are checked at the seed's defaults; --params/--set do not apply",
+            file=sys.stderr,
+        )
         return 2
     if args.jobs < 1:
         print(f"cmsi audit: --jobs must be >= 1, got {args.jobs}", file=sys.stderr)
@@ -52,6 +60,8 @@ def run(args) -> int:
             print(f"{r['chapter']:<{width}}  {status}  {r['name']}  [{r['quantity']}]")
         n_fail = sum(not r["passed"] for r in records)
         n_checks = sum(r["name"] != "<execution>" for r in records)
-        print(f"{n_checks} checks in {len({r['chapter'] for r in records})} chapters; "
-              + ("all passed" if n_fail == 0 else f"{n_fail} FAILED"))
+        print(
+            f"{n_checks} checks in {len({r['chapter'] for r in records})} chapters; "
+            + ("all passed" if n_fail == 0 else f"{n_fail} FAILED")
+        )
     return 1 if any(not r["passed"] for r in records) else 0

@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-from ..kernel import InputError
+from .. import solar_system as ss
+from ..errors import InputError
+from ..solar_system import SIGMA_DEFINITIONS
 from . import params_from_args, print_json
 
 
 def _definition(text: str):
-    from ..solar_system import SIGMA_DEFINITIONS
-
     if text in SIGMA_DEFINITIONS:
         return text
     try:
         x = float(text)
     except ValueError:
-        raise InputError(f"--sigma-def {text!r} is not one of {', '.join(SIGMA_DEFINITIONS)} "
-                         "nor a number >= 0 (Msun/pc^2)") from None
+        raise InputError(
+            f"--sigma-def {text!r} is not one of {', '.join(SIGMA_DEFINITIONS)} nor a number >= 0 (Msun/pc^2)"
+        ) from None
     if not x >= 0:
         raise InputError(f"--sigma-def {text}: Sigma must be >= 0 Msun/pc^2")
     return x
@@ -23,26 +24,34 @@ def _definition(text: str):
 
 def register(sub, common):
     p = sub.add_parser(
-        "solar", parents=[common],
+        "solar",
+        parents=[common],
         help="CMSI in the Solar System: eps per body and each observable vs its bound",
         description="For each Sigma definition: eps = F - 1 at Mercury..Neptune and the Moon, and each "
-                    "observable's prediction, bound and pass/fail (pass iff |prediction - central| <= tolerance).",
+        "observable's prediction, bound and pass/fail (pass iff |prediction - central| <= tolerance).",
     )
-    p.add_argument("--sigma-def", action="append", default=[], metavar="NAME|VALUE",
-                   help="Sigma definition (point-mass, planet-annulus, minor-bodies, galactic-disk) or a "
-                        "constant Sigma in Msun/pc^2; repeatable; default: all four")
-    p.add_argument("--sigma-v", default="orbit-ei", choices=("orbit-ei", "rms-ei", "unity"),
-                   help="sigma_v model: v_c sqrt(e^2+i^2) of the body's own orbit, the planets' rms, or "
-                        "sigma_v = v_c (N_coh = 1) (default orbit-ei)")
+    p.add_argument(
+        "--sigma-def",
+        action="append",
+        default=[],
+        metavar="NAME|VALUE",
+        help="Sigma definition (point-mass, planet-annulus, minor-bodies, galactic-disk) or a "
+        "constant Sigma in Msun/pc^2; repeatable; default: all four",
+    )
+    p.add_argument(
+        "--sigma-v",
+        default="orbit-ei",
+        choices=ss.SIGMA_V_MODELS,
+        help="sigma_v model: v_c sqrt(e^2+i^2) of the body's own orbit, the planets' rms, or "
+        "sigma_v = v_c (N_coh = 1) (default orbit-ei)",
+    )
     p.set_defaults(func=run)
 
 
 def run(args):
-    from .. import solar_system as ss
-
     params = params_from_args(args)
     defs = [_definition(t) for t in args.sigma_def] or list(ss.SIGMA_DEFINITIONS)
-    out = ss.report(params, defs, args.sigma_v)
+    out = ss.analyse(params, defs, args.sigma_v).as_dict()
     if args.json:
         print_json(out)
         return 0
@@ -53,12 +62,18 @@ def run(args):
         print(f"  {'body':8s} {'Sigma [Msun/pc^2]':>18s} {'v_c [km/s]':>11s} {'sigma_v [km/s]':>15s} {'eps':>11s}")
         for r in out["bodies"]:
             if r["sigma_definition"] == d:
-                print(f"  {r['body']:8s} {r['Sigma_Msun_pc2']:18.4g} {r['v_c_kms']:11.4g} "
-                      f"{r['sigma_v_kms']:15.4g} {r['eps']:11.4g}")
+                print(
+                    f"  {r['body']:8s} {r['Sigma_Msun_pc2']:18.4g} {r['v_c_kms']:11.4g} "
+                    f"{r['sigma_v_kms']:15.4g} {r['eps']:11.4g}"
+                )
         for r in out["observables"]:
             if r["sigma_definition"] == d:
                 verdict = "pass" if r["passes"] else "FAIL"
-                print(f"  {verdict} x{r['ratio']:<9.3g} {r['observable']} [{r['body']}]: predicted "
-                      f"{r['prediction']:.4g} {r['unit']}, allowed {r['central']:.3g} +- {r['tolerance']:.3g}"
-                      + (" (check)" if r["check"] else ""))
+                print(
+                    f"  {verdict} x{r['ratio']:<9.3g} {r['observable']} [{r['body']}]: predicted "
+                    f"{r['prediction']:.4g} {r['unit']}, allowed {r['central']:.3g} +- {r['tolerance']:.3g}"
+                    + (" (check)" if r["check"] else "")
+                )
+        chi = next(c["max_chi0"] for c in out["max_chi0"] if c["sigma_definition"] == d)
+        print(f"  largest chi0 allowed (every bound but the seed's own comparison): {chi:.3g}")
     return 0
