@@ -13,12 +13,14 @@ numpy arrays (broadcasting). The kernel knows no survey and no data file.
 
 from __future__ import annotations
 
+import dataclasses
+
 import astropy.units as u
 import numpy as np
 
+from .errors import InputError, NoSelfConsistentSolution
 from .params import Params
 from .units import C_KMS, as_value
-from .errors import InputError, NoSelfConsistentSolution
 
 __all__ = [
     "InputError",
@@ -33,6 +35,9 @@ __all__ = [
     "self_consistent_speed",
     "circular_speed",
     "vc_from_vbar",
+    "chi0_for_enhancement",
+    "self_consistent_F_max",
+    "self_consistent_chi0_limit",
 ]
 
 #: The three ways to choose v_c in F (the seed leaves it open).
@@ -124,8 +129,9 @@ def vc_from_vbar(v_bar) -> np.ndarray:
     return np.abs(vb)
 
 
-def self_consistent_speed(R, v_bar, sigma_v, Sigma, params: Params = Params(), rtol: float = 1e-10,
-                          max_iter: int = 200) -> np.ndarray:
+def self_consistent_speed(
+    R, v_bar, sigma_v, Sigma, params: Params = Params(), rtol: float = 1e-10, max_iter: int = 200
+) -> np.ndarray:
     """Solve v^2 = F(R, v, sigma_v, Sigma) v_bar^2 for v [km/s], point by point.
 
     With u = v^2 and F = 1 + A u^p (p = 1 + gamma alpha / 2), the equation is
@@ -183,8 +189,9 @@ def self_consistent_speed(R, v_bar, sigma_v, Sigma, params: Params = Params(), r
     return out
 
 
-def circular_speed(R, v_bar, sigma_v, Sigma, params: Params = Params(), vc_mode: str = "baryonic",
-                   v_obs=None) -> np.ndarray:
+def circular_speed(
+    R, v_bar, sigma_v, Sigma, params: Params = Params(), vc_mode: str = "baryonic", v_obs=None
+) -> np.ndarray:
     """CMSI circular speed v = sqrt(F) |v_bar| [km/s] for the chosen v_c mode.
 
     vc_mode:
@@ -205,3 +212,49 @@ def circular_speed(R, v_bar, sigma_v, Sigma, params: Params = Params(), vc_mode:
     else:
         vc = vb
     return np.sqrt(enhancement(R, vc, sigma_v, Sigma, params)) * vb
+
+
+# --------------------------------------------------------------------------- inversions in chi0
+def chi0_for_enhancement(F_target, boost_per_chi0) -> np.ndarray:
+    """chi0 [dimensionless] for which F = F_target, given (F - 1)/chi0 at fixed v_c (both dimensionless).
+
+    With v_c fixed (the "baryonic" mode) F - 1 is linear in chi0, so chi0 = (F_target - 1)/((F - 1)/chi0).
+    ``boost_per_chi0`` is ``boost(..., params with chi0=1)``. Where it is <= 0 no chi0 reaches F_target: inf.
+    """
+    need = np.asarray(F_target, dtype=float) - 1.0
+    K = np.asarray(boost_per_chi0, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(K > 0, need / np.where(K > 0, K, 1.0), np.inf)
+
+
+def self_consistent_F_max(params: Params = Params()) -> float:
+    """Largest F [dimensionless] at which v^2 = F(v) v_bar^2 still has a root: (2 + gamma alpha)/(gamma alpha).
+
+    F - 1 grows as v^(2 + gamma alpha); the root is lost where v_bar^2 F(v) touches v^2 (the tangency),
+    which is at F = p/(p - 1) with p = 1 + gamma alpha/2. Infinite when gamma alpha = 0 (F - 1 linear in v^2).
+    """
+    ga = params.gamma * params.alpha
+    return (2 + ga) / ga if ga > 0 else float("inf")
+
+
+def self_consistent_chi0_limit(
+    R, v_bar, sigma_v, Sigma, params: Params = Params(), lo: float = 1.0, hi: float = 1e12, n_iter: int = 30
+) -> float:
+    """Largest chi0 [dimensionless] for which v^2 = F(v) v_bar^2 has a solution at every point.
+
+    Bisection in ln chi0 on [lo, hi] (``n_iter`` halvings; the result is the last chi0 known to have a
+    solution, so a lower bound within a factor (hi/lo)^(2^-n_iter)) using ``self_consistent_speed``
+    as the test. Units as in ``self_consistent_speed``. Returns ``lo`` if even ``lo`` has no solution.
+    """
+
+    def has_solution(chi0: float) -> bool:
+        try:
+            self_consistent_speed(R, v_bar, sigma_v, Sigma, dataclasses.replace(params, chi0=chi0))
+        except NoSelfConsistentSolution:
+            return False
+        return True
+
+    for _ in range(n_iter):
+        mid = np.sqrt(lo * hi)
+        lo, hi = (mid, hi) if has_solution(mid) else (lo, mid)
+    return float(lo)

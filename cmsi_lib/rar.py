@@ -10,7 +10,9 @@ McGaugh, Lelli & Schombert 2016 (PRL 117, 201101), eq. 4:
 from __future__ import annotations
 
 import numpy as np
+from scipy.optimize import brentq
 
+from .errors import InputError
 from .units import ACCEL_SI_PER_KMS2_KPC
 
 #: the RAR acceleration scale [m/s^2]
@@ -38,3 +40,20 @@ def rar_speed(R_kpc, v_bar_kms, g_dagger_si: float = G_DAGGER_SI) -> np.ndarray:
     g_bar = np.sign(vb) * vb**2 / R  # (km/s)^2/kpc, signed
     g = rar_g_obs(g_bar, g_dagger_si / ACCEL_SI_PER_KMS2_KPC)
     return np.sign(g) * np.sqrt(np.abs(g) * R)
+
+
+def g_dagger_needed(g_bar_si: float, g_obs_si: float, log10_bracket: tuple[float, float] = (-14.0, -6.0)) -> float:
+    """Invert the RAR in g_dagger: the g_dagger [m/s^2] for which rar_g_obs(g_bar, g_dagger) = g_obs.
+
+    g_bar and g_obs in m/s^2, g_obs > g_bar > 0 (g_obs/g_bar grows monotonically with g_dagger). Root of
+    ln(g_obs_RAR/g_obs) in log10 g_dagger on ``log10_bracket`` (brentq); InputError if it is not bracketed.
+    """
+    if not (g_bar_si > 0 and g_obs_si > g_bar_si):
+        raise InputError(f"g_dagger_needed needs g_obs > g_bar > 0 [m/s^2]; got g_bar={g_bar_si!r}, g_obs={g_obs_si!r}")
+    f = lambda lg: np.log(rar_g_obs(g_bar_si, 10**lg) / g_obs_si)  # noqa: E731
+    a, b = log10_bracket
+    if f(a) * f(b) > 0:
+        raise InputError(
+            f"g_dagger for g_bar={g_bar_si:.3g}, g_obs={g_obs_si:.3g} m/s^2 lies outside 10^{a:g}..10^{b:g} m/s^2"
+        )
+    return float(10 ** brentq(f, a, b))

@@ -1,6 +1,7 @@
 """The CMSI kernel against values computed independently (by hand from the seed's formula),
 limits and invariants (hypothesis), and its input errors."""
 
+import dataclasses
 import math
 
 import astropy.units as u
@@ -17,7 +18,9 @@ from cmsi_lib import (
     circular_speed,
     coherence_term,
     enhancement,
+    kernel,
     radial_profile,
+    rar,
     self_consistent_speed,
     source_density_term,
     velocity_term,
@@ -28,7 +31,9 @@ C = 299792.458  # km/s, exact by definition of the metre
 
 def F_by_hand(R, v, s, Sig, chi0=800, gamma=1.5, alpha=0.55, ell0=2.2, sref=50, eps=0.5, n=2):
     """The seed's formula typed directly, in plain floats."""
-    return 1 + chi0 * (v / C) ** 2 * (Sig / sref) ** eps * (v / s) ** (gamma * alpha) * (1 + (R / ell0) ** n) ** (-1 / n)
+    return 1 + chi0 * (v / C) ** 2 * (Sig / sref) ** eps * (v / s) ** (gamma * alpha) * (1 + (R / ell0) ** n) ** (
+        -1 / n
+    )
 
 
 def test_F_at_defaults_by_hand():
@@ -48,8 +53,10 @@ def test_boxed_formula_numbers():
 def test_F_at_other_parameters_by_hand():
     p = Params(chi0=3e5, gamma=2.0, alpha=0.4, ell0=5.0, sigma_ref=20.0, eps=1.0, n=3.0)
     R, v, s, Sig = np.array([0.5, 3.0, 12.0]), np.array([60.0, 120.0, 95.0]), 12.0, np.array([400.0, 80.0, 3.0])
-    want = [F_by_hand(*a, s, c, chi0=3e5, gamma=2.0, alpha=0.4, ell0=5.0, sref=20.0, eps=1.0, n=3.0)
-            for a, c in zip(zip(R, v), Sig)]
+    want = [
+        F_by_hand(*a, s, c, chi0=3e5, gamma=2.0, alpha=0.4, ell0=5.0, sref=20.0, eps=1.0, n=3.0)
+        for a, c in zip(zip(R, v, strict=True), Sig, strict=True)
+    ]
     assert enhancement(R, v, s, Sig, p) == pytest.approx(want, rel=1e-12)
 
 
@@ -111,7 +118,14 @@ def test_F_tends_to_one_as_Sigma_vanishes(R, v, s, eps):
 
 
 @settings(max_examples=100, deadline=None)
-@given(R=st.floats(0, 100), v=st.floats(1, 500), s=pos, Sig=st.floats(1e-2, 1e3), chi0=st.floats(1, 1e7), k=st.floats(0.1, 10))
+@given(
+    R=st.floats(0, 100),
+    v=st.floats(1, 500),
+    s=pos,
+    Sig=st.floats(1e-2, 1e3),
+    chi0=st.floats(1, 1e7),
+    k=st.floats(0.1, 10),
+)
 def test_F_minus_one_linear_in_chi0(R, v, s, Sig, chi0, k):
     a = enhancement(R, v, s, Sig, Params(chi0=chi0)) - 1
     b = enhancement(R, v, s, Sig, Params(chi0=k * chi0)) - 1
@@ -119,8 +133,14 @@ def test_F_minus_one_linear_in_chi0(R, v, s, Sig, chi0, k):
 
 
 @settings(max_examples=100, deadline=None)
-@given(R=st.floats(0, 100), v=st.floats(5, 500), s=pos, Sig=st.floats(1e-2, 1e3),
-       gamma=st.floats(0, 3), alpha=st.floats(0, 2))
+@given(
+    R=st.floats(0, 100),
+    v=st.floats(5, 500),
+    s=pos,
+    Sig=st.floats(1e-2, 1e3),
+    gamma=st.floats(0, 3),
+    alpha=st.floats(0, 2),
+)
 def test_log_slope_in_v_c_is_two_plus_gamma_alpha(R, v, s, Sig, gamma, alpha):
     p = Params(chi0=1e5, gamma=gamma, alpha=alpha)
     h = 0.1  # ln(F-1) is exactly linear in ln v_c, so a wide step is exact and avoids cancellation
@@ -130,8 +150,7 @@ def test_log_slope_in_v_c_is_two_plus_gamma_alpha(R, v, s, Sig, gamma, alpha):
 
 
 @settings(max_examples=100, deadline=None)
-@given(R=st.floats(0.1, 50), vb=st.floats(1, 400), s=st.floats(2, 100), Sig=st.floats(0.1, 1e3),
-       chi0=st.floats(0, 3e6))
+@given(R=st.floats(0.1, 50), vb=st.floats(1, 400), s=st.floats(2, 100), Sig=st.floats(0.1, 1e3), chi0=st.floats(0, 3e6))
 def test_self_consistent_speed_satisfies_its_equation(R, vb, s, Sig, chi0):
     p = Params(chi0=chi0)
     try:
@@ -163,3 +182,53 @@ def test_vc_modes():
         circular_speed(R, vb, s, Sig, vc_mode="observed")
     with pytest.raises(InputError, match="vc_mode = 'bogus'"):
         circular_speed(R, vb, s, Sig, vc_mode="bogus")
+
+
+# --------------------------------------------------------------------------- inversions in chi0 and of the RAR
+def test_chi0_for_enhancement_hand_value():
+    # F - 1 = chi0 K: F = 3 with K = 1e-3 needs chi0 = 2000; K <= 0 can never reach it
+    assert kernel.chi0_for_enhancement(3.0, 1e-3) == pytest.approx(2000.0, rel=1e-14)
+    assert kernel.chi0_for_enhancement(3.0, 0.0) == np.inf
+    # and the kernel's own F at that chi0 is the target (K taken from the kernel at chi0 = 1)
+    R, vc, sv, S = 3.0, 200.0, 30.0, 100.0
+    K = kernel.boost(R, vc, sv, S, dataclasses.replace(Params(), chi0=1.0))
+    chi = kernel.chi0_for_enhancement(1.5, K)
+    assert kernel.enhancement(R, vc, sv, S, dataclasses.replace(Params(), chi0=float(chi))) == pytest.approx(1.5)
+
+
+def test_self_consistent_F_max_is_the_tangency():
+    # gamma alpha = 1 (hand value): F_max = (2 + 1)/1 = 3
+    assert kernel.self_consistent_F_max(dataclasses.replace(Params(), gamma=1.0, alpha=1.0)) == pytest.approx(3.0)
+    assert kernel.self_consistent_F_max(dataclasses.replace(Params(), alpha=0.0)) == np.inf
+
+
+def test_self_consistent_chi0_limit_matches_the_closed_form():
+    # Closed form (independent of the bisection): with u = v^2 and F - 1 = chi0 K0 u^p, p = 1 + ga/2,
+    # a root of b (1 + chi0 K0 u^p) = u exists iff chi0 K0 <= b^-p p^-1 ((p-1)/p)^(p-1).
+    P = Params()
+    R, vb, sv, S = (
+        np.array([50.0, 200.0, 800.0]),
+        np.array([500.0, 900.0, 1100.0]),
+        np.array([700.0, 900.0, 1000.0]),
+        np.array([300.0, 100.0, 20.0]),
+    )
+    ga = P.gamma * P.alpha
+    p = 1 + ga / 2
+    K0 = kernel.source_density_term(S, P) * kernel.radial_profile(R, P) / (C**2 * sv**ga)
+    b = vb**2
+    exact = np.min(b**-p / p * ((p - 1) / p) ** (p - 1) / K0)
+    got = kernel.self_consistent_chi0_limit(R, vb, sv, S, P, lo=1.0, hi=1e14, n_iter=40)
+    assert got == pytest.approx(exact, rel=1e-6)
+    assert got <= exact * (1 + 1e-9)  # a lower bound: the last chi0 that had a solution
+
+
+def test_g_dagger_needed_hand_value_and_deep_mond_limit():
+    # at g_bar = g_dagger the RAR gives g_obs = g_bar / (1 - 1/e): inverting returns g_dagger
+    gd = 1.2e-10
+    assert rar.g_dagger_needed(gd, gd / (1 - np.exp(-1))) == pytest.approx(gd, rel=1e-8)
+    # deep-MOND limit g_bar << g_dagger: g_obs ~ sqrt(g_bar g_dagger), so g_dagger ~ g_obs^2 / g_bar
+    g_bar, g_dag = 1e-14, 1e-10
+    g_obs = np.sqrt(g_bar * g_dag)
+    assert rar.g_dagger_needed(g_bar, g_obs) == pytest.approx(g_dag, rel=0.03)
+    with pytest.raises(InputError):
+        rar.g_dagger_needed(1e-10, 0.5e-10)
