@@ -40,10 +40,9 @@ import numpy as np
 from scipy import integrate, optimize
 
 from . import datafiles, kernel, rar
-from .kernel import InputError
+from .errors import ClusterDataError, InputError
 from .params import Params
-from .units import G_KPC_KMS2_MSUN, as_value
-from .errors import ClusterDataError
+from .units import ACCEL_SI_PER_KMS2_KPC, G_KPC_KMS2_MSUN, as_value
 
 __all__ = [
     "DENSITY_FILE",
@@ -155,7 +154,7 @@ class ClusterOptions:
             raise InputError(f"cluster option vc_mode = {self.vc_mode!r} is not one of {kernel.VC_MODES}")
 
     @classmethod
-    def from_strings(cls, items) -> "ClusterOptions":
+    def from_strings(cls, items) -> ClusterOptions:
         """Build from ``name=value`` strings (as given on the command line)."""
         fields = {f.name: f for f in dataclasses.fields(cls)}
         values = {}
@@ -213,8 +212,12 @@ class VikhlininCluster:
         x = r / self.rc
         q = (r / self.rs) ** self.gamma
         with np.errstate(divide="ignore"):
-            A = (self.n0**2 * x ** (-self.alpha) / (1 + x**2) ** (3 * self.beta - self.alpha / 2)
-                 / (1 + q) ** (self.eps / self.gamma))
+            A = (
+                self.n0**2
+                * x ** (-self.alpha)
+                / (1 + x**2) ** (3 * self.beta - self.alpha / 2)
+                / (1 + q) ** (self.eps / self.gamma)
+            )
         dA = -self.alpha - (3 * self.beta - self.alpha / 2) * 2 * x**2 / (1 + x**2) - self.eps * q / (1 + q)
         if self.n02 > 0:
             y2 = (r / self.rc2) ** 2
@@ -278,11 +281,12 @@ class VikhlininCluster:
         slope = self.dln_rho_dln_r(r) + self.dln_T_dln_r(r)
         return -_HSE_MSUN_PER_KEV_KPC / mu * self._temperature(r) * r * slope * u.Msun
 
-    def rescaled(self, s: float) -> "VikhlininCluster":
+    def rescaled(self, s: float) -> VikhlininCluster:
         """The same cluster seen in a cosmology whose D_A is s times larger: radii x s, n x s^-1/2."""
         radii = ("rc", "rs", "rc2", "rt", "rcool", "r_det", "r_min")
-        return dataclasses.replace(self, **{k: getattr(self, k) * s for k in radii},
-                                   n0=self.n0 / math.sqrt(s), n02=self.n02 / math.sqrt(s))
+        return dataclasses.replace(
+            self, **{k: getattr(self, k) * s for k in radii}, n0=self.n0 / math.sqrt(s), n02=self.n02 / math.sqrt(s)
+        )
 
 
 def _radius(r) -> np.ndarray:
@@ -312,13 +316,47 @@ def sigma_v_from_temperature(T, mu: float = MU_VIKHLININ) -> u.Quantity:
 
 
 # --------------------------------------------------------------------------- reading the tables
-_DENSITY_COLUMNS = ["cluster", "n0_1e-3cm-3", "rc_kpc", "rs_kpc", "alpha", "beta", "epsilon",
-                    "n02_1e-1cm-3", "rc2_kpc", "beta2"]
-_TEMPERATURE_COLUMNS = ["cluster", "z", "r_det_kpc", "r_min_kpc", "T0_keV", "rt_kpc", "a", "b", "c",
-                        "Tmin_keV", "rcool_kpc", "acool"]
+_DENSITY_COLUMNS = [
+    "cluster",
+    "n0_1e-3cm-3",
+    "rc_kpc",
+    "rs_kpc",
+    "alpha",
+    "beta",
+    "epsilon",
+    "n02_1e-1cm-3",
+    "rc2_kpc",
+    "beta2",
+]
+_TEMPERATURE_COLUMNS = [
+    "cluster",
+    "z",
+    "r_det_kpc",
+    "r_min_kpc",
+    "T0_keV",
+    "rt_kpc",
+    "a",
+    "b",
+    "c",
+    "Tmin_keV",
+    "rcool_kpc",
+    "acool",
+]
 #: columns that must be > 0 (others may be any finite number; n02, rc2, beta2 may be 0)
-_POSITIVE = {"n0_1e-3cm-3", "rc_kpc", "rs_kpc", "beta", "z", "r_det_kpc", "r_min_kpc", "T0_keV", "rt_kpc",
-             "b", "Tmin_keV", "rcool_kpc"}
+_POSITIVE = {
+    "n0_1e-3cm-3",
+    "rc_kpc",
+    "rs_kpc",
+    "beta",
+    "z",
+    "r_det_kpc",
+    "r_min_kpc",
+    "T0_keV",
+    "rt_kpc",
+    "b",
+    "Tmin_keV",
+    "rcool_kpc",
+}
 _NONNEG = {"n02_1e-1cm-3", "rc2_kpc", "beta2", "alpha", "epsilon"}
 
 
@@ -340,13 +378,14 @@ def _read_table(path: Path, columns: list[str]) -> dict[str, dict[str, float]]:
                 continue
             if len(fields) != len(columns):
                 raise ClusterDataError(
-                    f"{path}, line {lineno}: {len(fields)} fields, expected {len(columns)} ({', '.join(columns)})")
+                    f"{path}, line {lineno}: {len(fields)} fields, expected {len(columns)} ({', '.join(columns)})"
+                )
             name, values = fields[0], {}
             if not name:
                 raise ClusterDataError(f"{path}, line {lineno}: empty cluster name")
             if name in rows:
                 raise ClusterDataError(f"{path}, line {lineno}: cluster {name!r} appears twice")
-            for col, tok in zip(columns[1:], fields[1:]):
+            for col, tok in zip(columns[1:], fields[1:], strict=True):
                 try:
                     v = float(tok)
                 except ValueError:
@@ -378,6 +417,7 @@ def read_temperature_table(path: Path | None = None) -> dict[str, dict[str, floa
 
 def cosmology(name: str = "vikhlinin2006"):
     """The astropy cosmology named ``name`` (one of COSMOLOGIES)."""
+    # lazy: astropy.cosmology adds ~0.4 s to the import, and every `cmsi` command imports this module
     from astropy.cosmology import FlatLambdaCDM, Planck18
 
     if name == "vikhlinin2006":
@@ -387,14 +427,16 @@ def cosmology(name: str = "vikhlinin2006"):
     raise InputError(f"cosmology {name!r} is not one of {COSMOLOGIES}")
 
 
-def load_clusters(options: ClusterOptions = ClusterOptions(), density_path: Path | None = None,
-                  temperature_path: Path | None = None) -> dict[str, VikhlininCluster]:
+def load_clusters(
+    options: ClusterOptions = ClusterOptions(), density_path: Path | None = None, temperature_path: Path | None = None
+) -> dict[str, VikhlininCluster]:
     """All 13 clusters, in the table's order, as VikhlininCluster (rescaled to the chosen cosmology)."""
     dens = read_density_table(density_path)
     temp = read_temperature_table(temperature_path)
     if set(dens) != set(temp):
         raise ClusterDataError(
-            f"the density and temperature tables list different clusters: {sorted(set(dens) ^ set(temp))}")
+            f"the density and temperature tables list different clusters: {sorted(set(dens) ^ set(temp))}"
+        )
     out = {}
     paper = cosmology("vikhlinin2006")
     cosmo = cosmology(options.cosmology)
@@ -402,10 +444,28 @@ def load_clusters(options: ClusterOptions = ClusterOptions(), density_path: Path
         t = temp[name]
         z = options.s152_z if name == "USGC S152" else t["z"]
         cl = VikhlininCluster(
-            name=name, z=z, n0=d["n0_1e-3cm-3"] * 1e-3, rc=d["rc_kpc"], rs=d["rs_kpc"], alpha=d["alpha"],
-            beta=d["beta"], eps=d["epsilon"], n02=d["n02_1e-1cm-3"] * 1e-1, rc2=d["rc2_kpc"], beta2=d["beta2"],
-            T0=t["T0_keV"], rt=t["rt_kpc"], a=t["a"], b=t["b"], c=t["c"], Tmin=t["Tmin_keV"],
-            rcool=t["rcool_kpc"], acool=t["acool"], r_det=t["r_det_kpc"], r_min=t["r_min_kpc"])
+            name=name,
+            z=z,
+            n0=d["n0_1e-3cm-3"] * 1e-3,
+            rc=d["rc_kpc"],
+            rs=d["rs_kpc"],
+            alpha=d["alpha"],
+            beta=d["beta"],
+            eps=d["epsilon"],
+            n02=d["n02_1e-1cm-3"] * 1e-1,
+            rc2=d["rc2_kpc"],
+            beta2=d["beta2"],
+            T0=t["T0_keV"],
+            rt=t["rt_kpc"],
+            a=t["a"],
+            b=t["b"],
+            c=t["c"],
+            Tmin=t["Tmin_keV"],
+            rcool=t["rcool_kpc"],
+            acool=t["acool"],
+            r_det=t["r_det_kpc"],
+            r_min=t["r_min_kpc"],
+        )
         if cl.n02 > 0 and (cl.rc2 <= 0 or cl.beta2 <= 0):
             raise ClusterDataError(f"{name}: n02 > 0 needs rc2 > 0 and beta2 > 0")
         if options.cosmology != "vikhlinin2006" and options.rescale_profiles:
@@ -479,7 +539,7 @@ def overdensity_radius(r, M, delta: float, rho_crit, r_from: float = 0.0) -> flo
         return float("nan")
     i = below[0]
     lr = np.log(r)
-    fn = lambda x: np.interp(x, lr[i:i + 2], g[i:i + 2])  # noqa: E731
+    fn = lambda x: np.interp(x, lr[i : i + 2], g[i : i + 2])  # noqa: E731
     return float(np.exp(optimize.brentq(fn, lr[i], lr[i + 1])))
 
 
@@ -506,8 +566,8 @@ def einstein_radius(R, kappa_bar, R_min: float) -> float:
     if i == R.size - 1:
         return float(R[-1])
     # interpolate ln kappa_bar between R[i] (>= 1) and R[i+1] (< 1)
-    lk = np.log(k[i:i + 2])
-    return float(np.exp(np.interp(0.0, lk[::-1], np.log(R[i:i + 2])[::-1])))
+    lk = np.log(k[i : i + 2])
+    return float(np.exp(np.interp(0.0, lk[::-1], np.log(R[i : i + 2])[::-1])))
 
 
 # --------------------------------------------------------------------------- per-cluster profiles
@@ -519,21 +579,21 @@ class ClusterProfiles:
     params: Params
     options: ClusterOptions
     r_kpc: np.ndarray
-    M_gas: np.ndarray            # Msun
-    M_star: np.ndarray           # Msun
-    M_bar: np.ndarray            # Msun
-    M_hse: np.ndarray            # Msun
+    M_gas: np.ndarray  # Msun
+    M_star: np.ndarray  # Msun
+    M_bar: np.ndarray  # Msun
+    M_hse: np.ndarray  # Msun
     T_keV: np.ndarray
     sigma_v_kms: np.ndarray
     v_bar_kms: np.ndarray
     Sigma_bar_Msun_pc2: np.ndarray
-    F: np.ndarray                # CMSI enhancement (nan where the self-consistent mode has no solution)
-    K_per_chi0: np.ndarray       # (F - 1)/chi0 with v_c = v_bar (the baryonic mode's linear coefficient)
-    mass: dict                   # model -> enclosed mass [Msun]
-    r500: float                  # kpc, from M_hse
-    r2500: float                 # kpc, from M_hse
-    rho_crit: float              # Msun/kpc^3 at the cluster's z
-    cmsi_error: str = ""         # where the CMSI mass is missing (self-consistent runaway), if anywhere
+    F: np.ndarray  # CMSI enhancement (nan where the self-consistent mode has no solution)
+    K_per_chi0: np.ndarray  # (F - 1)/chi0 with v_c = v_bar (the baryonic mode's linear coefficient)
+    mass: dict  # model -> enclosed mass [Msun]
+    r500: float  # kpc, from M_hse
+    r2500: float  # kpc, from M_hse
+    rho_crit: float  # Msun/kpc^3 at the cluster's z
+    cmsi_error: str = ""  # where the CMSI mass is missing (self-consistent runaway), if anywhere
 
     def at(self, model: str, r: float) -> float:
         """Enclosed mass of ``model`` at r [kpc] (interpolated linearly in ln r; nan when r is nan)."""
@@ -563,8 +623,11 @@ class ClusterProfiles:
         R >= the cluster's r_min (inside it the density law is an extrapolation); 0.0 means "none".
         """
         rt = self.options.r_trunc_kpc
-        R = np.geomspace(max(1.0, 0.5 * self.cluster.r_min), 0.999 * rt, 240) if R_kpc is None else \
-            np.asarray(as_value(R_kpc, u.kpc, "R"), float)
+        R = (
+            np.geomspace(max(1.0, 0.5 * self.cluster.r_min), 0.999 * rt, 240)
+            if R_kpc is None
+            else np.asarray(as_value(R_kpc, u.kpc, "R"), float)
+        )
         cosmo = cosmology(self.options.cosmology)
         sc = sigma_crit(self.cluster.z, z_s, cosmo)
         Dl = cosmo.angular_diameter_distance(self.cluster.z).to_value(u.kpc)
@@ -581,14 +644,19 @@ class ClusterProfiles:
             M2 = projected_mass(self.r_kpc, M, R, rt, n_u)
             kb = M2 / (np.pi * R**2 * sc)
             RE = einstein_radius(R, kb, self.cluster.r_min)
-            out["models"][m] = {"M2D_Msun": M2, "kappa_bar": kb, "R_E_kpc": RE,
-                                "theta_E_arcsec": RE / Dl * 206264.80624709636,
-                                "kappa_bar_max": float(np.max(kb[R >= self.cluster.r_min]))}
+            out["models"][m] = {
+                "M2D_Msun": M2,
+                "kappa_bar": kb,
+                "R_E_kpc": RE,
+                "theta_E_arcsec": RE / Dl * 206264.80624709636,
+                "kappa_bar_max": float(np.max(kb[R >= self.cluster.r_min])),
+            }
         return out
 
 
-def cluster_profiles(cluster: VikhlininCluster, params: Params = Params(),
-                     options: ClusterOptions = ClusterOptions(), n_r: int = 300) -> ClusterProfiles:
+def cluster_profiles(
+    cluster: VikhlininCluster, params: Params = Params(), options: ClusterOptions = ClusterOptions(), n_r: int = 300
+) -> ClusterProfiles:
     """Compute every profile of ``cluster`` on a log grid from 1 kpc to options.r_trunc_kpc."""
     rt = options.r_trunc_kpc
     r = np.geomspace(1.0, rt, n_r)
@@ -619,8 +687,10 @@ def cluster_profiles(cluster: VikhlininCluster, params: Params = Params(),
                 except kernel.NoSelfConsistentSolution:
                     pass
             bad = ~np.isfinite(v)
-            err = (f"no self-consistent solution at {bad.sum()} of {r.size} radii "
-                   f"(r = {r[bad].min():.3g} to {r[bad].max():.3g} kpc)")
+            err = (
+                f"no self-consistent solution at {bad.sum()} of {r.size} radii "
+                f"(r = {r[bad].min():.3g} to {r[bad].max():.3g} kpc)"
+            )
         F = (v / v_bar) ** 2
     g_bar = G_KPC_KMS2_MSUN * M_bar / r**2  # (km/s)^2/kpc
     g_rar = rar.rar_g_obs(g_bar, rar.G_DAGGER_KMS2_KPC)
@@ -628,25 +698,140 @@ def cluster_profiles(cluster: VikhlininCluster, params: Params = Params(),
     cosmo = cosmology(options.cosmology)
     rho_c = cosmo.critical_density(cluster.z).to_value(u.Msun / u.kpc**3)
     return ClusterProfiles(
-        cluster=cluster, params=params, options=options, r_kpc=r, M_gas=M_gas, M_star=M_star, M_bar=M_bar,
-        M_hse=M_hse, T_keV=T, sigma_v_kms=sig, v_bar_kms=v_bar, Sigma_bar_Msun_pc2=Sigma, F=F,
-        K_per_chi0=K, mass=mass, r500=overdensity_radius(r, M_hse, 500, rho_c, cluster.r_min),
-        r2500=overdensity_radius(r, M_hse, 2500, rho_c, cluster.r_min), rho_crit=rho_c, cmsi_error=err)
+        cluster=cluster,
+        params=params,
+        options=options,
+        r_kpc=r,
+        M_gas=M_gas,
+        M_star=M_star,
+        M_bar=M_bar,
+        M_hse=M_hse,
+        T_keV=T,
+        sigma_v_kms=sig,
+        v_bar_kms=v_bar,
+        Sigma_bar_Msun_pc2=Sigma,
+        F=F,
+        K_per_chi0=K,
+        mass=mass,
+        r500=overdensity_radius(r, M_hse, 500, rho_c, cluster.r_min),
+        r2500=overdensity_radius(r, M_hse, 2500, rho_c, cluster.r_min),
+        rho_crit=rho_c,
+        cmsi_error=err,
+    )
 
 
-def mass_ratio_rows(params: Params = Params(), options: ClusterOptions = ClusterOptions(),
-                    clusters: dict | None = None) -> list[dict]:
+def mass_ratio_rows(
+    params: Params = Params(), options: ClusterOptions = ClusterOptions(), clusters: dict | None = None
+) -> list[dict]:
     """One row per cluster and model: M_model/M_hse at r2500 and r500, with r500, r2500 [kpc] and whether
     r500 lies beyond the data (r_det). Models: MODELS (hydrostatic gives 1 by construction)."""
     clusters = clusters or load_clusters(options)
+    return _rows({name: cluster_profiles(cl, params, options) for name, cl in clusters.items()})
+
+
+def _rows(profiles: dict[str, ClusterProfiles]) -> list[dict]:
     rows = []
-    for name, cl in clusters.items():
-        p = cluster_profiles(cl, params, options)
+    for name, p in profiles.items():
+        cl = p.cluster
         for m in MODELS:
-            rows.append({
-                "cluster": name, "model": m, "mass_ratio_r500": p.ratio(m, p.r500),
-                "mass_ratio_r2500": p.ratio(m, p.r2500), "r500_kpc": p.r500, "r2500_kpc": p.r2500,
-                "M_hse_r500_Msun": p.at("hydrostatic", p.r500),
-                "r500_beyond_data": bool(p.r500 > cl.r_det), "z": cl.z,
-            })
+            rows.append(
+                {
+                    "cluster": name,
+                    "model": m,
+                    "mass_ratio_r500": p.ratio(m, p.r500),
+                    "mass_ratio_r2500": p.ratio(m, p.r2500),
+                    "r500_kpc": p.r500,
+                    "r2500_kpc": p.r2500,
+                    "M_hse_r500_Msun": p.at("hydrostatic", p.r500),
+                    "r500_beyond_data": bool(p.r500 > cl.r_det),
+                    "z": cl.z,
+                }
+            )
     return rows
+
+
+# --------------------------------------------------------------------------- the analysis entry point
+@dataclasses.dataclass(frozen=True)
+class ClusterAnalysis:
+    """Everything the clusters chapter and ``cmsi clusters`` show, at one set of CMSI parameters.
+
+    Profiles are keyed by cluster name. Mass ratios M_model/M_hse are dimensionless; chi0 dimensionless;
+    g_dagger in m/s^2. ``median_ratio[column][radius]`` with radius "r2500" or "r500" and column one of
+    MODELS (at ``params``), "cmsi_median" (CMSI at chi0 = ``chi0_median``) and, when ``survey_params`` is
+    given, "cmsi_survey".
+    """
+
+    params: Params
+    options: ClusterOptions
+    profiles: dict
+    chi0_needed: dict  # per cluster: chi0 for F M_bar = M_hse at r500 (baryonic v_c)
+    chi0_median: float
+    profiles_median: dict  # at chi0 = chi0_median
+    survey_params: Params | None
+    profiles_survey: dict | None  # at survey_params (None without them)
+    median_ratio: dict
+    rows: list  # mass_ratio_rows at params
+    F_max_self_consistent: float  # largest F the self-consistent v_c mode can give
+    chi0_self_consistent: dict  # per cluster: largest chi0 with a self-consistent solution at every radius
+    g_dagger_needed: dict  # per cluster: g_dagger [m/s^2] for M_RAR = M_hse at r500
+    rar_deficit_r500: float  # 1 / median M_RAR/M_hse at r500
+    rar_deficit_r2500: float
+
+
+def _medians(profiles: dict, model: str) -> dict:
+    return {
+        rad: float(np.median([q.ratio(model, getattr(q, rad)) for q in profiles.values()])) for rad in ("r2500", "r500")
+    }
+
+
+def _g_dagger_needed(p: ClusterProfiles) -> float:
+    """g_dagger [m/s^2] for which the RAR mass equals M_hse at r500."""
+    r = p.r500
+    g_bar = G_KPC_KMS2_MSUN * p.at("newton", r) / r**2 * ACCEL_SI_PER_KMS2_KPC
+    g_obs = G_KPC_KMS2_MSUN * p.at("hydrostatic", r) / r**2 * ACCEL_SI_PER_KMS2_KPC
+    return rar.g_dagger_needed(g_bar, g_obs)
+
+
+def analyse(
+    params: Params = Params(),
+    options: ClusterOptions = ClusterOptions(),
+    clusters: dict | None = None,
+    survey_params: Params | None = None,
+) -> ClusterAnalysis:
+    """The cluster analysis at ``params``: profiles, mass ratios and their medians, the chi0 each cluster
+    needs at r500 (and CMSI at their median), the self-consistent mode's limits and the g_dagger the RAR
+    would need. ``clusters`` (default: all, from ``load_clusters(options)``) restricts the sample;
+    ``survey_params`` adds CMSI at those parameters (the SPARC global fit) as column "cmsi_survey"."""
+    clusters = clusters or load_clusters(options)
+    prof = {n: cluster_profiles(c, params, options) for n, c in clusters.items()}
+    chi_need = {n: p.chi0_needed(p.r500) for n, p in prof.items()}
+    chi_med = float(np.median(list(chi_need.values())))
+    prof_med = {n: cluster_profiles(c, dataclasses.replace(params, chi0=chi_med), options) for n, c in clusters.items()}
+    prof_survey = (
+        None if survey_params is None else {n: cluster_profiles(c, survey_params, options) for n, c in clusters.items()}
+    )
+    med = {m: _medians(prof, m) for m in MODELS}
+    med["cmsi_median"] = _medians(prof_med, "cmsi")
+    if prof_survey is not None:
+        med["cmsi_survey"] = _medians(prof_survey, "cmsi")
+    chi_sc = {
+        n: kernel.self_consistent_chi0_limit(p.r_kpc, p.v_bar_kms, p.sigma_v_kms, p.Sigma_bar_Msun_pc2, params)
+        for n, p in prof.items()
+    }
+    return ClusterAnalysis(
+        params=params,
+        options=options,
+        profiles=prof,
+        chi0_needed=chi_need,
+        chi0_median=chi_med,
+        profiles_median=prof_med,
+        survey_params=survey_params,
+        profiles_survey=prof_survey,
+        median_ratio=med,
+        rows=_rows(prof),
+        F_max_self_consistent=kernel.self_consistent_F_max(params),
+        chi0_self_consistent=chi_sc,
+        g_dagger_needed={n: _g_dagger_needed(p) for n, p in prof.items()},
+        rar_deficit_r500=1 / med["rar"]["r500"],
+        rar_deficit_r2500=1 / med["rar"]["r2500"],
+    )

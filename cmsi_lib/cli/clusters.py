@@ -7,19 +7,35 @@ clusters (models: newton, cmsi, rar, hydrostatic), at the CMSI parameters of --p
 
 from __future__ import annotations
 
+import dataclasses
+
 from .. import clusters as C
-from ..kernel import InputError
+from ..errors import ClusterDataError, InputError
 from . import params_from_args, print_json
 
 
 def register(sub, common):
-    p = sub.add_parser("clusters", parents=[common],
-                       help="CMSI, RAR and Newtonian baryons against the hydrostatic masses of 13 clusters")
-    p.add_argument("--option", metavar="NAME=VALUE", action="append", default=[], dest="cluster_options",
-                   help="a cluster modelling option (repeatable): " + ", ".join(
-                       f.name for f in C.dataclasses.fields(C.ClusterOptions)))
-    p.add_argument("--cluster", action="append", default=[], metavar="NAME",
-                   help="restrict to this cluster (repeatable; default all 13)")
+    p = sub.add_parser(
+        "clusters",
+        parents=[common],
+        help="CMSI, RAR and Newtonian baryons against the hydrostatic masses of 13 clusters",
+    )
+    p.add_argument(
+        "--option",
+        metavar="NAME=VALUE",
+        action="append",
+        default=[],
+        dest="cluster_options",
+        help="a cluster modelling option (repeatable): "
+        + ", ".join(f.name for f in dataclasses.fields(C.ClusterOptions)),
+    )
+    p.add_argument(
+        "--cluster",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="restrict to this cluster (repeatable; default all 13)",
+    )
     p.set_defaults(func=run)
 
 
@@ -28,22 +44,24 @@ def run(args):
     options = C.ClusterOptions.from_strings(args.cluster_options)
     try:
         clusters = C.load_clusters(options)
-    except C.ClusterDataError as exc:  # a malformed table; DataFileError exits 2 in cmsi's main
+    except ClusterDataError as exc:  # a malformed table; DataFileError exits 2 in cmsi's main
         raise InputError(str(exc)) from None
     if args.cluster:
         unknown = [n for n in args.cluster if n not in clusters]
         if unknown:
             raise InputError(f"unknown cluster(s) {unknown}; valid names: {list(clusters)}")
         clusters = {n: clusters[n] for n in args.cluster}
-    rows = C.mass_ratio_rows(params, options, clusters)
+    rows = C.analyse(params, options, clusters).rows
     if args.json:  # JSON has no NaN: a radius that was not found is null
         print_json([{k: (None if isinstance(v, float) and v != v else v) for k, v in r.items()} for r in rows])
         return 0
     print(f"CMSI params {params.hash}: {params.as_dict()}")
-    print(f"options: {C.dataclasses.asdict(options)}")
+    print(f"options: {dataclasses.asdict(options)}")
     print(f"{'cluster':15s} {'model':12s} {'M/M_hse(r2500)':>15s} {'M/M_hse(r500)':>14s} {'r500 [kpc]':>11s}")
     for r in rows:
         flag = "  (r500 beyond the data)" if r["r500_beyond_data"] and r["model"] == "hydrostatic" else ""
-        print(f"{r['cluster']:15s} {r['model']:12s} {r['mass_ratio_r2500']:15.4g} {r['mass_ratio_r500']:14.4g} "
-              f"{r['r500_kpc']:11.1f}{flag}")
+        print(
+            f"{r['cluster']:15s} {r['model']:12s} {r['mass_ratio_r2500']:15.4g} {r['mass_ratio_r500']:14.4g} "
+            f"{r['r500_kpc']:11.1f}{flag}"
+        )
     return 0
