@@ -15,7 +15,7 @@ import pytest
 from scipy.special import hyp2f1
 
 from cmsi_lib import clusters as C
-from cmsi_lib.kernel import InputError
+from cmsi_lib.errors import InputError
 from cmsi_lib.params import Params
 
 os.environ.setdefault("CMSI_DATA_DIR", os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data"))
@@ -31,9 +31,29 @@ C_SI = 299792458.0
 
 def beta_model(beta=0.7, rc=100.0, n0=5e-3, T0=6.0) -> C.VikhlininCluster:
     """The beta-model limit of eq. 3 (alpha = eps = n02 = 0), isothermal (a = c = 0, Tmin = T0)."""
-    return C.VikhlininCluster(name="beta", z=0.1, n0=n0, rc=rc, rs=1000.0, alpha=0.0, beta=beta, eps=0.0,
-                              n02=0.0, rc2=0.0, beta2=0.0, T0=T0, rt=1000.0, a=0.0, b=2.0, c=0.0, Tmin=T0,
-                              rcool=50.0, acool=2.0, r_det=2000.0, r_min=10.0)
+    return C.VikhlininCluster(
+        name="beta",
+        z=0.1,
+        n0=n0,
+        rc=rc,
+        rs=1000.0,
+        alpha=0.0,
+        beta=beta,
+        eps=0.0,
+        n02=0.0,
+        rc2=0.0,
+        beta2=0.0,
+        T0=T0,
+        rt=1000.0,
+        a=0.0,
+        b=2.0,
+        c=0.0,
+        Tmin=T0,
+        rcool=50.0,
+        acool=2.0,
+        r_det=2000.0,
+        r_min=10.0,
+    )
 
 
 def rho0_by_hand(n0_cm3):
@@ -47,7 +67,7 @@ def test_gas_mass_beta_model_closed_form(beta):
     r = np.array([30.0, 100.0, 500.0, 1500.0])
     X = r / cl.rc
     # int_0^X x^2 (1+x^2)^(-3beta/2) dx = X^3/3 2F1(3/2, 3beta/2; 5/2; -X^2)
-    closed = 4 * np.pi * rho0_by_hand(cl.n0) * cl.rc**3 * X**3 / 3 * hyp2f1(1.5, 1.5 * beta, 2.5, -X**2)
+    closed = 4 * np.pi * rho0_by_hand(cl.n0) * cl.rc**3 * X**3 / 3 * hyp2f1(1.5, 1.5 * beta, 2.5, -(X**2))
     np.testing.assert_allclose(cl.gas_mass(r).value, closed, rtol=2e-5)
     if abs(beta - 2 / 3) < 1e-12:  # elementary form: int x^2/(1+x^2) = X - arctan X
         elem = 4 * np.pi * rho0_by_hand(cl.n0) * cl.rc**3 * (X - np.arctan(X))
@@ -59,8 +79,15 @@ def test_hydrostatic_mass_isothermal_beta_model():
     r = np.geomspace(5, 3000, 9)
     mu = 0.5954
     # M = 3 beta kT r^3 / (G mu m_p (r^2 + rc^2)), SI by hand, then Msun
-    expect = 3 * cl.beta * cl.T0 * KEV_J * (r * KPC_M) ** 3 / (
-        G_SI * mu * M_P_KG * ((r * KPC_M) ** 2 + (cl.rc * KPC_M) ** 2)) / MSUN_KG
+    expect = (
+        3
+        * cl.beta
+        * cl.T0
+        * KEV_J
+        * (r * KPC_M) ** 3
+        / (G_SI * mu * M_P_KG * ((r * KPC_M) ** 2 + (cl.rc * KPC_M) ** 2))
+        / MSUN_KG
+    )
     np.testing.assert_allclose(cl.hydrostatic_mass(r, mu).value, expect, rtol=2e-5)
     assert np.allclose(cl.temperature(r).value, 5.0)
 
@@ -73,6 +100,7 @@ def test_sigma_v_of_5_keV_by_hand():
     assert got == pytest.approx(hand, rel=1e-6)
     # a Quantity in kelvin gives the same (5 keV = 5.8023e7 K)
     import astropy.units as u
+
     assert C.sigma_v_from_temperature(5.0 * 1.160451812e7 * u.K, 0.5954).value == pytest.approx(hand, rel=1e-6)
 
 
@@ -253,3 +281,45 @@ def test_cosmology_rescaling_scales_masses_as_expected():
     r = np.array([100.0, 500.0, 1000.0])
     np.testing.assert_allclose(big.gas_mass(s * r).value, s**2.5 * cl.gas_mass(r).value, rtol=1e-4)
     np.testing.assert_allclose(big.hydrostatic_mass(s * r).value, s * cl.hydrostatic_mass(r).value, rtol=1e-10)
+
+
+@pytest.fixture(scope="module")
+def analysis():
+    names = ("A2029", "A1413", "A383")
+    allc = C.load_clusters()
+    return C.analyse(Params(), C.ClusterOptions(), {n: allc[n] for n in names})
+
+
+def test_analyse_median_chi0_matches_the_median_cluster(analysis):
+    # three clusters: the median chi0 is one cluster's own, so that cluster's CMSI mass at r500 is its M_hse
+    n = next(k for k, v in analysis.chi0_needed.items() if v == analysis.chi0_median)
+    q = analysis.profiles_median[n]
+    assert q.ratio("cmsi", q.r500) == pytest.approx(1.0, rel=1e-3)
+    assert analysis.median_ratio["hydrostatic"] == {"r2500": 1.0, "r500": 1.0}
+    # the JSON rows are the profiles' own ratios
+    row = next(r for r in analysis.rows if r["cluster"] == n and r["model"] == "rar")
+    assert row["mass_ratio_r500"] == analysis.profiles[n].ratio("rar", analysis.profiles[n].r500)
+
+
+def test_analyse_self_consistent_and_rar_numbers(analysis):
+    # defaults gamma alpha = 0.825: F_max = 2.825/0.825 by hand
+    assert analysis.F_max_self_consistent == pytest.approx(2.825 / 0.825, rel=1e-12)
+    # the cluster deficit (Sanders 2003): the RAR falls short, so each cluster needs g_dagger above the galaxy value
+    assert analysis.rar_deficit_r500 > 1
+    for n, gd in analysis.g_dagger_needed.items():
+        p = analysis.profiles[n]
+        assert gd > C.rar.G_DAGGER_SI
+        # with that g_dagger the RAR mass at r500 is M_hse (RAR evaluated in (km/s)^2/kpc here)
+        g_bar = C.G_KPC_KMS2_MSUN * p.at("newton", p.r500) / p.r500**2
+        g_obs = C.rar.rar_g_obs(g_bar, gd / C.ACCEL_SI_PER_KMS2_KPC)
+        assert g_obs * p.r500**2 / C.G_KPC_KMS2_MSUN == pytest.approx(p.at("hydrostatic", p.r500), rel=1e-8)
+    # the self-consistent limit against the closed form chi0 K0 <= b^-p p^-1 ((p-1)/p)^(p-1) (min over radii)
+    P = Params()
+    ga = P.gamma * P.alpha
+    pw = 1 + ga / 2
+    for n, lim in analysis.chi0_self_consistent.items():
+        p = analysis.profiles[n]
+        K0 = p.K_per_chi0 / (p.v_bar_kms**2) ** pw
+        ok = K0 > 0
+        exact = np.min((p.v_bar_kms[ok] ** 2) ** -pw / pw * ((pw - 1) / pw) ** (pw - 1) / K0[ok])
+        assert lim == pytest.approx(exact, rel=1e-6)
