@@ -601,6 +601,10 @@ class ClusterProfiles:
             return float("nan")
         return float(np.interp(np.log(r), np.log(self.r_kpc), self.mass[model]))
 
+    def interp(self, values, r: float) -> float:
+        """A profile ``values`` (an array on ``r_kpc``, any unit) at r [kpc], linearly in ln r."""
+        return float(np.interp(np.log(r), np.log(self.r_kpc), values))
+
     def ratio(self, model: str, r: float) -> float:
         """M_model / M_hse at r [kpc]."""
         return self.at(model, r) / self.at("hydrostatic", r)
