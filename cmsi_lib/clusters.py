@@ -614,8 +614,7 @@ class ClusterProfiles:
         if not np.isfinite(r):
             return float("nan")
         K = float(np.interp(np.log(r), np.log(self.r_kpc), self.K_per_chi0))
-        need = self.at("hydrostatic", r) / self.at("newton", r) - 1
-        return need / K if K > 0 else float("inf")
+        return float(kernel.chi0_for_enhancement(self.at("hydrostatic", r) / self.at("newton", r), K))
 
     def lensing(self, z_s: float, R_kpc=None, model_names=MODELS, n_u: int = 801) -> dict:
         """Projected mass, mean convergence and Einstein radius for a source at z_s, per model.
