@@ -17,6 +17,7 @@ __all__ = [
     "RAR_SCATTER_FITTED_DEX",
     "RAR_G_DAGGER_SI",
     "MERCURY_GR_ARCSEC_PER_CENTURY",
+    "SATURN_SEMI_MAJOR_AXIS_AU",
     "within",
 ]
 
@@ -80,4 +81,12 @@ RAR_G_DAGGER_SI = Anchor(
 #: GR perihelion advance of Mercury
 MERCURY_GR_ARCSEC_PER_CENTURY = Anchor(
     42.98, 0.01, "arcsec/century", "Will 2014, Living Rev. Relativ. 17, 4", "published to two decimals"
+)
+#: Saturn's semi-major axis (J2000 elements, valid 1800-2050 AD)
+SATURN_SEMI_MAJOR_AXIS_AU = Anchor(
+    9.53667594,
+    5e-9,
+    "au",
+    "Standish & Williams, Keplerian Elements for Approximate Positions of the Major Planets, JPL SSD, Table 1",
+    "published to 8 decimals",
 )

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from cmsi_lib import Params
+from cmsi_lib.anchors import SATURN_SEMI_MAJOR_AXIS_AU
 from cmsi_lib.claims import (
     Assumptions,
     claim_keys,
@@ -22,7 +23,7 @@ C_KMS = 299792.458  # km/s, exact (SI definition of the metre)
 GM_SUN = 1.32712440018e20  # m^3/s^2 (IAU 2015 nominal GM_sun is 1.3271244e20)
 AU_M = 1.495978707e11  # m, exact (IAU 2012)
 G_KPC = 4.300917e-6  # kpc (km/s)^2 / Msun (CODATA G, IAU M_sun; 6 digits)
-SATURN_A_AU = 9.53667594  # au, Standish & Williams Table 1 (as in data/solar_system_bodies.csv)
+SATURN_A_AU = SATURN_SEMI_MAJOR_AXIS_AU.value  # au (data/solar_system_bodies.csv must hold this value)
 
 
 def ledger(params=Params(), **kw):
@@ -125,7 +126,7 @@ def test_saturn_orbit_comes_from_the_bodies_table():
     """The ledger's Saturn is the table's semi-major axis (not a second, hard-coded number)."""
     R_kpc, v = saturn_orbit()
     assert R_kpc == pytest.approx(SATURN_A_AU / 206264.806247 / 1e3, rel=1e-9)
-    assert Assumptions().saturn_radius_au == SATURN_A_AU
+    assert SATURN_SEMI_MAJOR_AXIS_AU.holds(Assumptions().saturn_radius_au)
     assert "R = 9.53668 AU" in ledger()["saturn_dg"].assumptions
 
 
