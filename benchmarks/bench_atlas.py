@@ -40,8 +40,10 @@ def machine() -> str:
     except OSError:
         pass
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    return (f"{platform.node()}: {os.cpu_count()} cores ({cpu}), Python {platform.python_version()}, "
-            f"load average at start {load:.1f}")
+    return (
+        f"{platform.node()}: {os.cpu_count()} cores ({cpu}), Python {platform.python_version()}, "
+        f"load average at start {load:.1f}"
+    )
 
 
 def main() -> int:
@@ -50,8 +52,11 @@ def main() -> int:
     ap.add_argument("--galaxies", type=int, default=None, help="only the first N galaxies (default: all 175)")
     ap.add_argument("--book", action="store_true", help="also time a strict book build (twice) of the checkout")
     ap.add_argument("--toc", help="table of contents for the --book builds (default: the book's _toc.yml)")
-    ap.add_argument("--in-checkout", action="store_true",
-                    help="use the checkout's results/ and chapters/sparc/galaxies/ (ends with the default run CURRENT)")
+    ap.add_argument(
+        "--in-checkout",
+        action="store_true",
+        help="use the checkout's results/ and chapters/sparc/galaxies/ (ends with the default run CURRENT)",
+    )
     args = ap.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-atlas-"))

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cmsi_lib import Params, fit, models, sparc
+from cmsi_lib import Params, fitting, globalfit, models, sparc
 from cmsi_lib.sweep import SweepRunner
 
 
@@ -39,7 +39,7 @@ def main():
     serial = {}
     for name in models.MODEL_NAMES:
         t = time.perf_counter()
-        rs = fit.fit_sample(sample_all, name)
+        rs = fitting.fit_sample(sample_all, name)
         serial[name] = (time.perf_counter() - t, sum(r.success for r in rs), sum(not r.success for r in rs))
     # 1b. 2 workers
     t = time.perf_counter()
@@ -51,7 +51,7 @@ def main():
             parallel[name] = res.seconds
         # 2. global fit with 5-fold CV
         t = time.perf_counter()
-        gf = fit.global_fit(std, k_folds=5, runner=runner)
+        gf = globalfit.global_fit(std, k_folds=5, runner=runner)
         t_global = time.perf_counter() - t
         # 3b. sweep throughput, 2 workers
         sets = [Params(chi0=c) for c in np.logspace(3, 7, 8)]
@@ -67,7 +67,7 @@ def main():
     lines = [
         "# Benchmark: SPARC survey fits (issue 3)",
         "",
-        f"Measured {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC by `benchmarks/bench_fits.py` on "
+        f"Measured {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC by `benchmarks/bench_fits.py` on "
         f"{platform.platform()}, Python {platform.python_version()}, {os.cpu_count()} CPUs, "
         f"load average {load0[0]:.1f} at the start and {load1[0]:.1f} at the end (the machine is shared: "
         "other work ran at the same time, so these are upper bounds).",

@@ -21,7 +21,7 @@ The nuisance parameters act as in Li, Lelli, McGaugh & Schombert 2018 (A&A 615, 
 scales the radii by D/D_SPARC and the squared baryonic speeds by D/D_SPARC; an inclination Inc
 rescales V_obs and e_V_obs by sin(Inc_SPARC)/sin(Inc) (``observables``).
 
-The fitting code (``cmsi_lib.fit``) calls ``Model.speed`` on pre-scaled arrays (no data look-up per
+The fitting code (``cmsi_lib.fitting``) calls ``Model.speed`` on pre-scaled arrays (no data look-up per
 call); ``Model.v_model`` is the public, galaxy-level entry point built on the same function.
 """
 
@@ -29,12 +29,13 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Mapping
+from collections.abc import Mapping
 
 import astropy.units as u
 import numpy as np
 
-from . import kernel, rar
+from . import kernel, rar, sparc
+from .curves import signed_sqrt, v_bar2
 from .kernel import InputError
 from .params import Params
 from .units import G_KPC_KMS2_MSUN, as_value
@@ -104,25 +105,18 @@ class Observables:
         return signed_sqrt(self.v_bar2)
 
 
-def signed_sqrt(v2) -> np.ndarray:
-    """sign(v2) sqrt(|v2|): a signed speed [km/s] from a signed squared speed [(km/s)^2]."""
-    v2 = np.asarray(v2, float)
-    return np.sign(v2) * np.sqrt(np.abs(v2))
-
-
-def _squared(v) -> np.ndarray:
-    v = np.asarray(v, float)
-    return v * np.abs(v)
-
-
 def observables(galaxy, nuisance: Nuisance = Nuisance()) -> Observables:
     """Apply the nuisance parameters to a galaxy's data (Li et al. 2018 scalings)."""
     ups_d, ups_b, D, inc = nuisance.resolved(galaxy)
     s = D / galaxy.D
     k = math.sin(math.radians(galaxy.inc)) / math.sin(math.radians(inc))
-    vb2 = s * (_squared(galaxy.v_gas) + ups_d * _squared(galaxy.v_disk) + ups_b * _squared(galaxy.v_bul))
-    return Observables(R=np.asarray(galaxy.R, float) * s, v_obs=np.asarray(galaxy.v_obs, float) * k,
-                       e_v_obs=np.asarray(galaxy.e_v_obs, float) * k, v_bar2=vb2)
+    vb2 = s * v_bar2(galaxy.v_gas, galaxy.v_disk, galaxy.v_bul, ups_d, ups_b)
+    return Observables(
+        R=np.asarray(galaxy.R, float) * s,
+        v_obs=np.asarray(galaxy.v_obs, float) * k,
+        e_v_obs=np.asarray(galaxy.e_v_obs, float) * k,
+        v_bar2=vb2,
+    )
 
 
 # --------------------------------------------------------------------------- halo formulas
@@ -181,17 +175,17 @@ class Model:
         params = dict(params or {})
         unknown = set(params) - set(self.param_names)
         if unknown:
-            raise InputError(f"model {self.name!r} has no parameter(s) {sorted(unknown)}; "
-                             f"its parameters are {list(self.param_names) or 'none'}")
+            raise InputError(
+                f"model {self.name!r} has no parameter(s) {sorted(unknown)}; "
+                f"its parameters are {list(self.param_names) or 'none'}"
+            )
         out = {}
         for s in self.specs:
             if s.name not in params:
-                raise InputError(f"model {self.name!r} needs parameter {s.name} [{s.unit}] "
-                                 f"in [{s.lo:g}, {s.hi:g}]")
+                raise InputError(f"model {self.name!r} needs parameter {s.name} [{s.unit}] in [{s.lo:g}, {s.hi:g}]")
             v = float(params[s.name])
             if not (math.isfinite(v) and s.lo <= v <= s.hi):
-                raise InputError(f"model {self.name!r}: {s.name} = {v!r} {s.unit} is outside "
-                                 f"[{s.lo:g}, {s.hi:g}]")
+                raise InputError(f"model {self.name!r}: {s.name} = {v!r} {s.unit} is outside [{s.lo:g}, {s.hi:g}]")
             out[s.name] = v
         return out
 
@@ -199,8 +193,13 @@ class Model:
         """Starting values of the model's parameters (physical units) for a fit."""
         return np.array([], float)
 
-    def speed(self, obs: Observables, theta: np.ndarray, extra: "CMSIInputs | None" = None,
-              ups: tuple[float, float] = (0.5, 0.7)) -> np.ndarray:
+    def speed(
+        self,
+        obs: Observables,
+        theta: np.ndarray,
+        extra: CMSIInputs | None = None,
+        ups: tuple[float, float] = (0.5, 0.7),
+    ) -> np.ndarray:
         """Signed model speed [km/s] at obs.R from the scaled data and parameters ``theta``
         (physical units, in the order of ``specs``)."""
         raise NotImplementedError
@@ -242,7 +241,7 @@ class Model:
         p = self.check_params(params)
         return np.array([p[s.name] for s in self.specs], float)
 
-    def cmsi_inputs(self, galaxy) -> "CMSIInputs | None":
+    def cmsi_inputs(self, galaxy) -> CMSIInputs | None:
         return None
 
     def __repr__(self) -> str:
@@ -339,14 +338,19 @@ class CMSI(Model):
     Where v_bar^2 < 0 the model returns -sqrt(F |v_bar^2|) (g = F g_bar keeps the sign).
     """
 
-    FREE_BOUNDS = {"chi0": (1.0, 1e13), "alpha": (1e-3, 3.0), "ell0": (0.01, 1e3), "eps": (1e-3, 3.0),
-                   "gamma": (1e-3, 5.0), "sigma_ref": (0.1, 1e4), "n": (0.1, 10.0)}
+    FREE_BOUNDS = {
+        "chi0": (1.0, 1e13),
+        "alpha": (1e-3, 3.0),
+        "ell0": (0.01, 1e3),
+        "eps": (1e-3, 3.0),
+        "gamma": (1e-3, 5.0),
+        "sigma_ref": (0.1, 1e4),
+        "n": (0.1, 10.0),
+    }
     _UNITS = {"ell0": "kpc", "sigma_ref": "Msun/pc^2"}
     needs_cmsi_inputs = True
 
     def __init__(self, params: Params = Params(), options=None, free: tuple[str, ...] = ()):
-        from . import sparc
-
         options = sparc.SparcOptions() if options is None else options
         if not isinstance(options, sparc.SparcOptions):
             raise InputError(f"CMSI options must be a cmsi_lib.sparc.SparcOptions, got {type(options).__name__}")
@@ -363,8 +367,6 @@ class CMSI(Model):
         self.specs = tuple(ParamSpec(f, self._UNITS.get(f, ""), *self.FREE_BOUNDS[f]) for f in free)
 
     def cmsi_inputs(self, galaxy) -> CMSIInputs:
-        from . import sparc
-
         o = self.options
         sv = np.asarray(sparc.sigma_v(galaxy, o.sigma_v_model, o.sigma_v_value), float)
 
@@ -375,26 +377,36 @@ class CMSI(Model):
         out = CMSIInputs(np.broadcast_to(sv, S0.shape).astype(float), S0, S(1.0, 0.0) - S0, S(0.0, 1.0) - S0)
         # Sigma must be linear in the ratios for the decomposition to hold: check at the standard ones
         if not np.allclose(out.Sigma(0.5, 0.7), S(0.5, 0.7), rtol=1e-9, atol=1e-9):
-            raise InputError(f"Sigma definition {o.sigma_definition!r} is not linear in the mass-to-light "
-                             "ratios; the CMSI model cannot decompose it")
+            raise InputError(
+                f"Sigma definition {o.sigma_definition!r} is not linear in the mass-to-light "
+                "ratios; the CMSI model cannot decompose it"
+            )
         return out
 
     def initial(self, obs, galaxy):
-        return np.array([getattr(self.params, f) if f != "chi0" else max(self.params.chi0, 1e4)
-                         for f in self.free], float)
+        return np.array(
+            [getattr(self.params, f) if f != "chi0" else max(self.params.chi0, 1e4) for f in self.free], float
+        )
 
     def params_with(self, theta) -> Params:
         if not self.free:
             return self.params
-        return dataclasses.replace(self.params, **dict(zip(self.free, map(float, theta))))
+        return dataclasses.replace(self.params, **dict(zip(self.free, map(float, theta), strict=False)))
 
     def speed(self, obs, theta, extra=None, ups=(0.5, 0.7)):
         if extra is None:
             raise InputError("the CMSI model needs sigma_v and Sigma (CMSIInputs); use v_model(galaxy, ...)")
         p = self.params_with(theta)
         vb = signed_sqrt(obs.v_bar2)
-        v = kernel.circular_speed(obs.R, vb, extra.sigma_v, extra.Sigma(*ups), p, vc_mode=self.vc_mode,
-                                  v_obs=obs.v_obs if self.vc_mode == "observed" else None)
+        v = kernel.circular_speed(
+            obs.R,
+            vb,
+            extra.sigma_v,
+            extra.Sigma(*ups),
+            p,
+            vc_mode=self.vc_mode,
+            v_obs=obs.v_obs if self.vc_mode == "observed" else None,
+        )
         return np.where(obs.v_bar2 < 0, -v, v)
 
     def _theta(self, params) -> np.ndarray:

@@ -20,10 +20,11 @@ import dataclasses
 import hashlib
 import json
 import math
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Iterable, Mapping
 
 import yaml
+
 from .errors import ParameterError
 
 __all__ = ["Params", "ParameterError", "PARAMETER_RANGES"]
@@ -51,9 +52,7 @@ def _check(name: str, value) -> float:
     try:
         x = float(value)
     except (TypeError, ValueError):
-        raise ParameterError(
-            f"parameter {name} = {value!r} is not a number; valid range: {text}"
-        ) from None
+        raise ParameterError(f"parameter {name} = {value!r} is not a number; valid range: {text}") from None
     ok = math.isfinite(x) and (x >= lo if inclusive else x > lo)
     if not ok:
         raise ParameterError(f"parameter {name} = {value!r} is out of range; valid range: {text}")
@@ -78,7 +77,7 @@ class Params:
 
     # ----------------------------------------------------------------- constructors
     @classmethod
-    def from_mapping(cls, values: Mapping[str, object], base: "Params | None" = None) -> "Params":
+    def from_mapping(cls, values: Mapping[str, object], base: Params | None = None) -> Params:
         """Build from a mapping of name -> value on top of ``base`` (default: the seed's defaults)."""
         base = base or cls()
         for name in values:
@@ -87,7 +86,7 @@ class Params:
         return dataclasses.replace(base, **{k: values[k] for k in values})
 
     @classmethod
-    def from_yaml(cls, path: str | Path, base: "Params | None" = None) -> "Params":
+    def from_yaml(cls, path: str | Path, base: Params | None = None) -> Params:
         """Read a YAML mapping ``name: value`` (unknown names and bad values are errors naming the file)."""
         path = Path(path)
         try:
@@ -97,16 +96,14 @@ class Params:
         except yaml.YAMLError as exc:
             raise ParameterError(f"parameter file {path} is not valid YAML: {exc}") from None
         if not isinstance(data, dict):
-            raise ParameterError(
-                f"parameter file {path} must hold a mapping 'name: value', got {type(data).__name__}"
-            )
+            raise ParameterError(f"parameter file {path} must hold a mapping 'name: value', got {type(data).__name__}")
         try:
             return cls.from_mapping(data, base)
         except ParameterError as exc:
             raise ParameterError(f"{path}: {exc}") from None
 
     @classmethod
-    def from_overrides(cls, overrides: Iterable[str], base: "Params | None" = None) -> "Params":
+    def from_overrides(cls, overrides: Iterable[str], base: Params | None = None) -> Params:
         """Apply ``name=value`` strings (as given to ``--set``) on top of ``base``."""
         values: dict[str, object] = {}
         for item in overrides:
@@ -117,7 +114,7 @@ class Params:
         return cls.from_mapping(values, base)
 
     @classmethod
-    def from_sources(cls, yaml_path: str | Path | None = None, overrides: Iterable[str] = ()) -> "Params":
+    def from_sources(cls, yaml_path: str | Path | None = None, overrides: Iterable[str] = ()) -> Params:
         """Defaults, then the YAML file (if any), then the ``name=value`` overrides."""
         p = cls.from_yaml(yaml_path) if yaml_path else cls()
         return cls.from_overrides(overrides, p)

@@ -5,6 +5,9 @@ Results travel as data files, never as rendered output:
     results/runs/<params-hash>/...       one folder per CMSI parameter set (the atlas rows, tables)
     results/CURRENT                      the parameter hash the book shows (set by `cmsi run`)
     results/survey/global_fit.json       the SPARC survey's global CMSI fit (written by `cmsi survey`)
+    results/survey/fits.ecsv             one row per galaxy and model (``FitResult.row``)
+    results/survey/points.ecsv           per point: data and every model's speed at its best fit
+    results/survey/summary.json          the survey's summary (``survey.run_survey``)
 
 Writers replace files atomically (write a temporary file in the same folder, then rename), so an
 interrupted run never leaves a half-written result.
@@ -12,10 +15,15 @@ interrupted run never leaves a half-written result.
 
 from __future__ import annotations
 
+import io
 import json
+import math
 import os
 import tempfile
 from pathlib import Path
+
+import numpy as np
+from astropy.table import Table
 
 from . import paths
 from .params import Params
@@ -35,8 +43,13 @@ def atomic_write_text(path: Path, text: str) -> None:
         raise
 
 
+def survey_dir() -> Path:
+    """results/survey/: the SPARC survey's files."""
+    return paths.results_dir() / "survey"
+
+
 def survey_global_fit_file() -> Path:
-    return paths.results_dir() / "survey" / "global_fit.json"
+    return survey_dir() / "global_fit.json"
 
 
 def survey_global_params() -> Params | None:
@@ -48,3 +61,90 @@ def survey_global_params() -> Params | None:
     if not f.exists():
         return None
     return Params.from_mapping(json.loads(f.read_text())["params"])
+
+
+def table_text(rows: list[dict]) -> str:
+    """rows -> ECSV text (astropy), columns in first-seen order, missing values NaN/""."""
+    cols: list[str] = []
+    for r in rows:
+        cols.extend(k for k in r if k not in cols)
+    data = {}
+    for c in cols:
+        vals = [r.get(c) for r in rows]
+        if any(isinstance(v, str) for v in vals):
+            data[c] = ["" if v is None else str(v) for v in vals]
+        elif all(isinstance(v, (bool, np.bool_)) or v is None for v in vals):
+            data[c] = [bool(v) for v in vals]
+        else:
+            data[c] = [math.nan if v is None else float(v) for v in vals]
+    buf = io.StringIO()
+    Table(data, names=cols).write(buf, format="ascii.ecsv")
+    return buf.getvalue()
+
+
+def json_default(o):
+    """``json.dumps(default=...)`` for numpy scalars and arrays and ``Params``."""
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, Params):
+        return o.as_dict()
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def _point_rows(fits: dict) -> list[dict]:
+    pts = []
+    for label, rs in fits.items():
+        for r in rs:
+            if r.v_model is None:
+                continue
+            for i in range(r.R.size):
+                pts.append(
+                    {
+                        "model": label,
+                        "galaxy": r.galaxy,
+                        "fitted": bool(r.mask[i]),
+                        "success": bool(r.success),
+                        "R": r.R[i],
+                        "v_obs": r.v_obs[i],
+                        "e_v_obs": r.e_v_obs[i],
+                        "v_bar": r.v_bar[i],
+                        "v_model": r.v_model[i],
+                    }
+                )
+    return pts
+
+
+def write_survey(summary: dict, global_fit: dict, fits: dict) -> None:
+    """Write the survey's files atomically: global_fit.json (``global_fit`` with the summary's
+    "global_fit" member as its "summary"), fits.ecsv, points.ecsv (``fits``: model label -> list of
+    ``fitting.FitResult``) and summary.json."""
+    out = survey_dir()
+    gdict = dict(global_fit)
+    gdict["summary"] = summary["global_fit"]
+    atomic_write_text(survey_global_fit_file(), json.dumps(gdict, indent=1, default=json_default))
+    rows = [r.row() for rs in fits.values() for r in rs]
+    atomic_write_text(out / "fits.ecsv", table_text(rows))
+    atomic_write_text(out / "points.ecsv", table_text(_point_rows(fits)))
+    atomic_write_text(out / "summary.json", json.dumps(summary, indent=1, default=json_default))
+
+
+def load_survey() -> dict | None:
+    """The survey's results as written by ``survey.run_survey`` (``cmsi survey``), or None if absent:
+    {"summary": dict, "global_fit": dict, "fits": astropy Table, "points": astropy Table}."""
+    d = survey_dir()
+    files = {
+        "summary": d / "summary.json",
+        "global_fit": survey_global_fit_file(),
+        "fits": d / "fits.ecsv",
+        "points": d / "points.ecsv",
+    }
+    if not all(f.exists() for f in files.values()):
+        return None
+    return {
+        "summary": json.loads(files["summary"].read_text()),
+        "global_fit": json.loads(files["global_fit"].read_text()),
+        "fits": Table.read(files["fits"], format="ascii.ecsv"),
+        "points": Table.read(files["points"], format="ascii.ecsv"),
+    }

@@ -16,25 +16,31 @@ Layout (``results`` is :func:`cmsi_lib.paths.results_dir`)::
 
 The cache key of a page is the sha256 of: the template's text, its parameters (galaxy, CMSI
 parameters, options), the library (the sources of the ``cmsi_lib/*.py`` modules the template
-imports, followed transitively, except this runner) and the data (the registry sha256 of the SPARC tables). A page is executed only when its key file is missing or differs,
+imports, followed transitively, except this runner) and the data (the registry sha256 of the SPARC
+tables). A page is executed only when its key file is missing or differs,
 or its notebook or row is missing. Every file is written atomically and the key last, so an
 interrupted run leaves no half-written output and a rerun does only what is missing.
 """
 
 from __future__ import annotations
 
+import ast
 import csv
 import dataclasses
 import hashlib
 import io
 import json
+import logging
 import math
+import os
 import re
 import sys
 import time
 from pathlib import Path
 
-from . import paths
+from tqdm.auto import tqdm
+
+from . import datafiles, paths, sparc
 from .results import atomic_write_text
 
 __all__ = [
@@ -111,6 +117,7 @@ def write_row(folder: str | Path, name: str, row: dict) -> Path:
 
     Called by the page template; ``folder`` is the run folder the runner passed in.
     """
+
     def plain(v):
         if hasattr(v, "item"):
             v = v.item()
@@ -146,7 +153,7 @@ def _write_csv(path: Path, rows: list[dict]) -> None:
 
 def read_atlas(rid: str | None = None):
     """The gathered atlas table of run ``rid`` (default: CURRENT) as an astropy Table, or None."""
-    from astropy.table import Table
+    from astropy.table import Table  # imported here: astropy.table is slow to import; only readers need it
 
     rid = rid or current_run_id()
     if not rid:
@@ -164,8 +171,6 @@ def _sha(text: str | bytes) -> str:
 
 def _imported_modules(source: str) -> set[str]:
     """Names of the ``cmsi_lib/<name>.py`` modules that ``source`` imports (absolute or relative)."""
-    import ast
-
     src = "\n".join(ln for ln in source.splitlines() if not ln.lstrip().startswith(("%", "!")))
     found: set[str] = set()
     for node in ast.walk(ast.parse(src)):
@@ -217,15 +222,16 @@ def library_hash(sources: list[str] | None = None) -> str:
 
 def data_hash() -> str:
     """sha256 of the registry checksums of the files the pages read."""
-    from . import datafiles
-
     reg = datafiles.registry()
     return _sha(" ".join(reg[f].sha256 for f in DATA_FILES))
 
 
 def _page_key(template_text: str, parameters: dict, lib: str, data: str) -> str:
-    return _sha(json.dumps({"template": _sha(template_text), "parameters": parameters,
-                            "library": lib, "data": data}, sort_keys=True))
+    return _sha(
+        json.dumps(
+            {"template": _sha(template_text), "parameters": parameters, "library": lib, "data": data}, sort_keys=True
+        )
+    )
 
 
 # --------------------------------------------------------------------------- execution
@@ -290,15 +296,16 @@ def _finish_notebook(nb, name: str) -> None:
     nb.metadata.pop("jupytext", None)
 
 
-def execute_page(template: str, name: str, parameters: dict, out_nb: str, key_file: str, cache_key: str,
-                 timeout: float, cwd: str) -> PageResult:
+def execute_page(
+    template: str, name: str, parameters: dict, out_nb: str, key_file: str, cache_key: str, timeout: float, cwd: str
+) -> PageResult:
     """Execute the template (its MyST text, as hashed into ``cache_key``) for one galaxy.
 
     Runs in a Dask worker; never raises: a failure is returned as a PageResult.
     """
-    import jupytext
-    import nbformat
-    import papermill
+    import jupytext  # imported here: the notebook stack is heavy; only page runs need it
+    import nbformat  # (same)
+    import papermill  # (same)
 
     t0 = time.perf_counter()
     out_nb, key_file = Path(out_nb), Path(key_file)
@@ -306,8 +313,15 @@ def execute_page(template: str, name: str, parameters: dict, out_nb: str, key_fi
     try:
         nb = jupytext.reads(template, fmt="md:myst")
         nb = papermill.execute_notebook(
-            nb, None, parameters=parameters, kernel_name="python3", cwd=cwd, progress_bar=False,
-            log_output=False, request_save_on_cell_execute=False, execution_timeout=timeout,
+            nb,
+            None,
+            parameters=parameters,
+            kernel_name="python3",
+            cwd=cwd,
+            progress_bar=False,
+            log_output=False,
+            request_save_on_cell_execute=False,
+            execution_timeout=timeout,
             extra_arguments=["--IPKernelApp.log_level=CRITICAL"],  # no kernel start/stop chatter
         )
         _finish_notebook(nb, name)
@@ -319,18 +333,19 @@ def execute_page(template: str, name: str, parameters: dict, out_nb: str, key_fi
 
 
 def _default_workers() -> int:
-    import os
-
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
 
 
 def _execute_all(jobs: list[dict], workers: int | None, scheduler: str | None, progress: bool) -> list[PageResult]:
-    from tqdm.auto import tqdm
-
     if not jobs:
         return []
-    bar = tqdm(total=len(jobs), desc="atlas pages", unit="page", disable=not progress,
-               mininterval=0.1 if sys.stderr.isatty() else 15.0)  # a log file gets a line per 15 s
+    bar = tqdm(
+        total=len(jobs),
+        desc="atlas pages",
+        unit="page",
+        disable=not progress,
+        mininterval=0.1 if sys.stderr.isatty() else 15.0,
+    )  # a log file gets a line per 15 s
     results: list[PageResult] = []
     if workers == 0 and scheduler is None:  # in this process, one after the other (debugging)
         for job in jobs:
@@ -338,25 +353,30 @@ def _execute_all(jobs: list[dict], workers: int | None, scheduler: str | None, p
             bar.update()
         bar.close()
         return results
-    from distributed import Client, LocalCluster, as_completed
+    from distributed import Client, LocalCluster, as_completed  # imported here: Dask is heavy, unused serially
 
     cluster = None
     if scheduler:
         client = Client(scheduler)
     else:
-        import logging
-
-        cluster = LocalCluster(n_workers=workers or _default_workers(), threads_per_worker=1, processes=True,
-                               dashboard_address=None, silence_logs=logging.ERROR)
+        cluster = LocalCluster(
+            n_workers=workers or _default_workers(),
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            silence_logs=logging.ERROR,
+        )
         client = Client(cluster)
     try:
-        futures = [client.submit(execute_page, **job, key=f"page-{job['name']}-{job['cache_key'][:12]}", pure=False)
-                   for job in jobs]
+        futures = [
+            client.submit(execute_page, **job, key=f"page-{job['name']}-{job['cache_key'][:12]}", pure=False)
+            for job in jobs
+        ]
         for fut in as_completed(futures):
             try:
                 res = fut.result()
             except Exception as exc:  # a worker died
-                name = next(j["name"] for j, f in zip(jobs, futures) if f is fut)
+                name = next(j["name"] for j, f in zip(jobs, futures, strict=False) if f is fut)
                 res = PageResult(name, "failed", 0.0, _short_error(exc))
             results.append(res)
             if res.status == "failed":
@@ -374,9 +394,19 @@ def _same_bytes(a: Path, b: Path) -> bool:
     return b.exists() and a.stat().st_size == b.stat().st_size and a.read_bytes() == b.read_bytes()
 
 
-def run_atlas(params, options, galaxies: list[str] | None = None, *, workers: int | None = None,
-              scheduler: str | None = None, timeout: float = 300.0, pages: Path | None = None,
-              template: Path | None = None, progress: bool = True, set_current: bool = True) -> RunReport:
+def run_atlas(
+    params,
+    options,
+    galaxies: list[str] | None = None,
+    *,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    timeout: float = 300.0,
+    pages: Path | None = None,
+    template: Path | None = None,
+    progress: bool = True,
+    set_current: bool = True,
+) -> RunReport:
     """Execute the atlas page of each galaxy (default: all 175) for ``params`` and ``options``.
 
     Validates everything before any page starts: the galaxy names (UnknownGalaxyError), the
@@ -385,8 +415,6 @@ def run_atlas(params, options, galaxies: list[str] | None = None, *, workers: in
     removes stale ones, gathers ``atlas.csv`` and, if ``set_current``, points CURRENT at the run.
     ``workers=0`` executes in this process without Dask; ``timeout`` [s] bounds each cell of a page.
     """
-    from . import sparc
-
     t0 = time.perf_counter()
     template = Path(template or TEMPLATE)
     if not template.exists():
@@ -408,11 +436,15 @@ def run_atlas(params, options, galaxies: list[str] | None = None, *, workers: in
     page_store.mkdir(parents=True, exist_ok=True)
     pages = Path(pages or pages_dir())
     pages.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(folder / "run.json", json.dumps(
-        {"run_id": rid, "params": params.as_dict(), "params_hash": params.hash, "options": options.as_dict()},
-        indent=1))
+    atomic_write_text(
+        folder / "run.json",
+        json.dumps(
+            {"run_id": rid, "params": params.as_dict(), "params_hash": params.hash, "options": options.as_dict()},
+            indent=1,
+        ),
+    )
 
-    import jupytext
+    import jupytext  # imported here: the notebook stack is heavy and only needed to run pages
 
     code = [c.source for c in jupytext.reads(template_text, fmt="md:myst").cells if c.cell_type == "code"]
     lib, data = library_hash(code), data_hash()
@@ -422,10 +454,14 @@ def run_atlas(params, options, galaxies: list[str] | None = None, *, workers: in
         key = _page_key(template_text, parameters, lib, data)
         stem = page_stem(name)
         return {
-            "template": template_text, "name": name,
+            "template": template_text,
+            "name": name,
             "parameters": {**parameters, "results_folder": str(folder)},
-            "out_nb": str(page_store / f"{stem}.ipynb"), "key_file": str(page_store / f"{stem}.key"),
-            "cache_key": key, "timeout": float(timeout), "cwd": str(folder),
+            "out_nb": str(page_store / f"{stem}.ipynb"),
+            "key_file": str(page_store / f"{stem}.key"),
+            "cache_key": key,
+            "timeout": float(timeout),
+            "cwd": str(folder),
         }
 
     def valid(job: dict) -> bool:
@@ -484,7 +520,7 @@ def refresh_book_cache(build_dir: Path | None = None) -> int:
     cache_dir = build_dir / ".jupyter_cache"
     if cache_dir.exists():
         try:
-            from jupyter_cache import get_cache
+            from jupyter_cache import get_cache  # imported here: only a book refresh needs it
         except ImportError:  # no book toolchain: nothing cached to refresh
             return 0
         cache = get_cache(cache_dir)

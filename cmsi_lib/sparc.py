@@ -28,10 +28,13 @@ import math
 from pathlib import Path
 
 import numpy as np
+from astropy.io import ascii
+from astropy.io.ascii.core import InconsistentTableError
 
-from . import datafiles
-from .units import G_KPC_KMS2_MSUN
+from . import datafiles, kernel
+from .curves import signed_sqrt, v_bar2
 from .errors import SparcFormatError, UnknownGalaxyError
+from .units import G_KPC_KMS2_MSUN
 
 __all__ = [
     "TABLE1_FILE",
@@ -90,7 +93,7 @@ def _locate_bad_line(path: Path, lines: list[str], first: int, kinds: list[str])
         where = f"{path}, line {i + 1}"
         if len(fields) != n:
             return f"{where}: expected {n} whitespace-separated fields, found {len(fields)}: {lines[i].strip()!r}"
-        for j, (kind, value) in enumerate(zip(kinds, fields)):
+        for j, (kind, value) in enumerate(zip(kinds, fields, strict=False)):
             if kind == "str":
                 continue
             try:
@@ -112,9 +115,6 @@ def read_table1(path: str | Path):
     MRT machinery); the 19 whitespace-separated fields are read by astropy's ``no_header``
     reader. A malformed row raises :class:`SparcFormatError` naming the file and line.
     """
-    from astropy.io import ascii
-    from astropy.io.ascii.core import InconsistentTableError
-
     path = Path(path)
     lines = path.read_text().splitlines()
     reader = ascii.get_reader(ascii.Mrt)
@@ -127,12 +127,10 @@ def read_table1(path: str | Path):
     first = len(lines) - len(data_lines)
     kinds = [_kind(c) for c in cols]
     try:
-        table = ascii.read(
-            data_lines, format="no_header", names=[c.name for c in cols], guess=False, fast_reader=False
-        )
+        table = ascii.read(data_lines, format="no_header", names=[c.name for c in cols], guess=False, fast_reader=False)
     except (InconsistentTableError, ValueError):
         raise SparcFormatError(_locate_bad_line(path, lines, first, kinds)) from None
-    for c, kind in zip(cols, kinds):
+    for c, kind in zip(cols, kinds, strict=False):
         got = table[c.name].dtype.kind
         if (kind == "float" and got not in "fi") or (kind == "int" and got != "i"):
             raise SparcFormatError(_locate_bad_line(path, lines, first, kinds))
@@ -146,8 +144,6 @@ def read_table2(path: str | Path):
 
     A malformed row raises :class:`SparcFormatError` naming the file and line.
     """
-    from astropy.io import ascii
-
     path = Path(path)
     try:
         return ascii.read(path, format="mrt", guess=False)
@@ -160,9 +156,7 @@ def read_table2(path: str | Path):
         except Exception as exc:
             raise SparcFormatError(f"{path}: the MRT header could not be read ({exc})") from None
         first = len(lines) - len(data_lines)
-        raise SparcFormatError(
-            _locate_bad_line(path, lines, first, [_kind(c) for c in reader.header.cols])
-        ) from None
+        raise SparcFormatError(_locate_bad_line(path, lines, first, [_kind(c) for c in reader.header.cols])) from None
 
 
 @functools.cache
@@ -238,18 +232,14 @@ class Galaxy:
         return bool(np.any(self.v_bul != 0))
 
     def v_bar(self, ups_disk: float = UPS_DISK, ups_bul: float = UPS_BUL) -> np.ndarray:
-        """Signed baryonic speed [km/s]: sign(v^2) sqrt|v^2|, v^2 = Vgas|Vgas| + Ups_d Vdisk|Vdisk| + Ups_b Vbul|Vbul|."""
-        v2 = self.v_bar_squared(ups_disk, ups_bul)
-        return np.sign(v2) * np.sqrt(np.abs(v2))
+        """Signed baryonic speed [km/s]: sign(v^2) sqrt|v^2|,
+        v^2 = Vgas|Vgas| + Ups_d Vdisk|Vdisk| + Ups_b Vbul|Vbul|."""
+        return signed_sqrt(self.v_bar_squared(ups_disk, ups_bul))
 
     def v_bar_squared(self, ups_disk: float = UPS_DISK, ups_bul: float = UPS_BUL) -> np.ndarray:
         """Signed v_bar^2 [(km/s)^2] from the signed components (see :meth:`v_bar`)."""
         _check_ups(ups_disk, ups_bul)
-        return (
-            self.v_gas * np.abs(self.v_gas)
-            + ups_disk * self.v_disk * np.abs(self.v_disk)
-            + ups_bul * self.v_bul * np.abs(self.v_bul)
-        )
+        return v_bar2(self.v_gas, self.v_disk, self.v_bul, ups_disk, ups_bul)
 
     def sigma_stellar(self, ups_disk: float = UPS_DISK, ups_bul: float = UPS_BUL) -> np.ndarray:
         """Stellar surface density [Msun/pc^2] = Ups_d SBdisk + Ups_b SBbul at the data radii."""
@@ -446,8 +436,13 @@ def disk_scale_height(Rdisk_kpc: float) -> float:
     return Rdisk_kpc / 10 ** (0.367 * math.log10(Rdisk_kpc) + 0.708)
 
 
-def sigma_v(galaxy: Galaxy, model: str = "constant", value: float = SIGMA_V_DEFAULT,
-            ups_disk: float = UPS_DISK, ups_bul: float = UPS_BUL) -> np.ndarray:
+def sigma_v(
+    galaxy: Galaxy,
+    model: str = "constant",
+    value: float = SIGMA_V_DEFAULT,
+    ups_disk: float = UPS_DISK,
+    ups_bul: float = UPS_BUL,
+) -> np.ndarray:
     """Velocity dispersion sigma_v [km/s] at the galaxy's data radii.
 
     model "constant": ``value`` everywhere (default 10 km/s, a typical HI dispersion).
@@ -477,8 +472,13 @@ def gas_surface_density(galaxy: Galaxy, gas_scale: float = GAS_SCALE_DEFAULT) ->
     return mass / (2 * np.pi * rg_pc**2) * np.exp(-galaxy.R * 1e3 / rg_pc)
 
 
-def surface_density(galaxy: Galaxy, definition: str = "stellar", ups_disk: float = UPS_DISK,
-                    ups_bul: float = UPS_BUL, gas_scale: float = GAS_SCALE_DEFAULT) -> np.ndarray:
+def surface_density(
+    galaxy: Galaxy,
+    definition: str = "stellar",
+    ups_disk: float = UPS_DISK,
+    ups_bul: float = UPS_BUL,
+    gas_scale: float = GAS_SCALE_DEFAULT,
+) -> np.ndarray:
     """The Sigma CMSI uses [Msun/pc^2] at the data radii.
 
     "stellar": Ups_d SBdisk + Ups_b SBbul (SPARC's measured profiles).
@@ -513,9 +513,11 @@ class SparcOptions:
     gas_scale: float = GAS_SCALE_DEFAULT
 
     def __post_init__(self):
-        from .kernel import VC_MODES
-
-        choices = (("vc_mode", VC_MODES), ("sigma_v_model", SIGMA_V_MODELS), ("sigma_definition", SIGMA_DEFINITIONS))
+        choices = (
+            ("vc_mode", kernel.VC_MODES),
+            ("sigma_v_model", SIGMA_V_MODELS),
+            ("sigma_definition", SIGMA_DEFINITIONS),
+        )
         for name, valid in choices:
             if getattr(self, name) not in valid:
                 raise ValueError(f"option {name} = {getattr(self, name)!r} is not valid; choose one of {valid}")
@@ -556,8 +558,6 @@ def cmsi_prediction(galaxy: Galaxy, params, options: SparcOptions = SparcOptions
 
     May raise :class:`cmsi_lib.kernel.NoSelfConsistentSolution` for vc_mode "self-consistent".
     """
-    from . import kernel
-
     vb = galaxy.v_bar(options.ups_disk, options.ups_bul)
     sv = sigma_v(galaxy, options.sigma_v_model, options.sigma_v_value, options.ups_disk, options.ups_bul)
     S = surface_density(galaxy, options.sigma_definition, options.ups_disk, options.ups_bul, options.gas_scale)

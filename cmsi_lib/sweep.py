@@ -16,12 +16,16 @@ workers once (``Client.scatter``). A tqdm progress bar counts finished tasks whe
 from __future__ import annotations
 
 import dataclasses
+import logging
 import sys
 import time
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
+from tqdm.auto import tqdm
 
+from . import models, sparc
+from .fitting import fit_galaxy
 from .kernel import InputError
 from .params import Params
 
@@ -49,13 +53,14 @@ class SweepResult:
 
 def _fit_batch(params: Params, batch: list, options, nuisance: str, model_name: str):
     """Fit one batch [(name, Galaxy, mask)] at one parameter set; returns rows (obj, chi2, ok, reason)."""
-    from . import fit, models
-
-    model = (models.get_model(model_name, params=params, options=options) if model_name.startswith("cmsi")
-             else models.get_model(model_name))
+    model = (
+        models.get_model(model_name, params=params, options=options)
+        if model_name.startswith("cmsi")
+        else models.get_model(model_name)
+    )
     out = []
     for _name, g, m in batch:
-        r = fit.fit_galaxy(g, model, params, mask=m, nuisance=nuisance)
+        r = fit_galaxy(g, model, params, mask=m, nuisance=nuisance)
         out.append((r.objective, r.chi2, r.success, r.reason))
     return out
 
@@ -80,11 +85,16 @@ def _batches(sample: Mapping, n_batches: int) -> list[list]:
 class SweepRunner:
     """Runs sweeps on a Dask cluster (or serially); a context manager that owns the cluster it starts."""
 
-    def __init__(self, scheduler: str | None = None, n_workers: int = 2, progress: bool = True,
-                 batches_per_worker: int = 2):
-        if scheduler not in (None, "local", "serial") and not str(scheduler).startswith(("tcp://", "tls://", "inproc://")):
-            raise InputError(f"scheduler = {scheduler!r}: use None/'local' (a LocalCluster), 'serial', "
-                             "or a scheduler address like tcp://127.0.0.1:8786")
+    def __init__(
+        self, scheduler: str | None = None, n_workers: int = 2, progress: bool = True, batches_per_worker: int = 2
+    ):
+        if scheduler not in (None, "local", "serial") and not str(scheduler).startswith(
+            ("tcp://", "tls://", "inproc://")
+        ):
+            raise InputError(
+                f"scheduler = {scheduler!r}: use None/'local' (a LocalCluster), 'serial', "
+                "or a scheduler address like tcp://127.0.0.1:8786"
+            )
         if not (isinstance(n_workers, int) and n_workers >= 1):
             raise InputError(f"n_workers = {n_workers!r} must be an integer >= 1")
         self.scheduler = scheduler
@@ -97,14 +107,18 @@ class SweepRunner:
     def __enter__(self):
         if self.scheduler == "serial":
             return self
-        import logging
-
-        from distributed import Client, LocalCluster
+        from distributed import Client, LocalCluster  # imported here: Dask is heavy and not needed serially
 
         if self.scheduler in (None, "local"):
             # random ports: other sweeps (or other people's clusters) may be running on this machine
-            self._cluster = LocalCluster(n_workers=self.n_workers, threads_per_worker=1, processes=True,
-                                         scheduler_port=0, dashboard_address=":0", silence_logs=logging.ERROR)
+            self._cluster = LocalCluster(
+                n_workers=self.n_workers,
+                threads_per_worker=1,
+                processes=True,
+                scheduler_port=0,
+                dashboard_address=":0",
+                silence_logs=logging.ERROR,
+            )
             self.client = Client(self._cluster)
         else:
             self.client = Client(self.scheduler)
@@ -124,11 +138,15 @@ class SweepRunner:
             return 1
         return max(1, len(self.client.scheduler_info().get("workers", {})))
 
-    def run(self, param_sets: Sequence[Params], sample: Mapping, options=None, nuisance: str = "full",
-            model_name: str = "cmsi") -> SweepResult:
+    def run(
+        self,
+        param_sets: Sequence[Params],
+        sample: Mapping,
+        options=None,
+        nuisance: str = "full",
+        model_name: str = "cmsi",
+    ) -> SweepResult:
         """Fit every galaxy of ``sample`` (name -> Galaxy or (Galaxy, mask)) at every parameter set."""
-        from . import sparc
-
         options = sparc.SparcOptions() if options is None else options
         param_sets = list(param_sets)
         for p in param_sets:
@@ -152,7 +170,7 @@ class SweepRunner:
         bar = _bar(len(batches) * n_sets, self.progress)
 
         def store(i, b, rows):
-            for (name, _g, _m), (o, c, s, r) in zip(batches[b], rows):
+            for (name, _g, _m), (o, c, s, r) in zip(batches[b], rows, strict=False):
                 j = col[name]
                 obj[i, j], chi2[i, j], ok[i, j], reason[i][j] = o, c, s, r
             bar.update(1)
@@ -162,7 +180,7 @@ class SweepRunner:
                 for b, batch in enumerate(batches):
                     store(i, b, _fit_batch(p, batch, options, nuisance, model_name))
         else:
-            from distributed import as_completed
+            from distributed import as_completed  # imported here: Dask is heavy and not needed serially
 
             # hash=False: a fresh key per run, so releasing an earlier run's identical data cannot
             # take this run's away ("lost dependencies")
@@ -181,15 +199,25 @@ class SweepRunner:
 
 
 def _bar(total: int, enabled: bool):
-    from tqdm.auto import tqdm
+    return tqdm(
+        total=total,
+        desc="sweep (tasks)",
+        disable=not enabled,
+        leave=False,
+        mininterval=0.1 if sys.stderr.isatty() else 15.0,
+    )  # a log file gets a line per 15 s
 
-    return tqdm(total=total, desc="sweep (tasks)", disable=not enabled, leave=False,
-                mininterval=0.1 if sys.stderr.isatty() else 15.0)  # a log file gets a line per 15 s
 
-
-def run_sweep(param_sets: Sequence[Params], sample: Mapping, options=None, nuisance: str = "full",
-              model_name: str = "cmsi", scheduler: str | None = None, n_workers: int = 2,
-              progress: bool = True) -> SweepResult:
+def run_sweep(
+    param_sets: Sequence[Params],
+    sample: Mapping,
+    options=None,
+    nuisance: str = "full",
+    model_name: str = "cmsi",
+    scheduler: str | None = None,
+    n_workers: int = 2,
+    progress: bool = True,
+) -> SweepResult:
     """One sweep on a fresh runner (see ``SweepRunner``)."""
     with SweepRunner(scheduler, n_workers=n_workers, progress=progress) as runner:
         return runner.run(param_sets, sample, options=options, nuisance=nuisance, model_name=model_name)

@@ -5,11 +5,10 @@ import math
 
 import numpy as np
 import pytest
-
-from cmsi_lib import Params, fit, kernel, models, sparc
-from cmsi_lib.kernel import InputError
-
 from test_models import synthetic_galaxy
+
+from cmsi_lib import Params, fitting, globalfit, kernel, models, sparc
+from cmsi_lib.kernel import InputError
 
 
 def halo_galaxy(kind: str, a: float, b: float, noise: float = 0.0, seed: int = 1):
@@ -31,18 +30,23 @@ def halo_galaxy(kind: str, a: float, b: float, noise: float = 0.0, seed: int = 1
     return sparc.Galaxy(**{**base.__dict__, "v_obs": v})
 
 
-@pytest.mark.parametrize("kind,a,b,names", [("nfw", 140.0, 9.0, ("V200", "c200")),
-                                            ("burkert", 4e7, 6.0, ("rho0", "r0"))])
+@pytest.mark.parametrize(
+    "kind,a,b,names", [("nfw", 140.0, 9.0, ("V200", "c200")), ("burkert", 4e7, 6.0, ("rho0", "r0"))]
+)
 def test_halo_fit_recovers_known_halo(kind, a, b, names):
     g = halo_galaxy(kind, a, b)
     # exact data at SPARC's nuisance values: the posterior maximum is the truth
-    r = fit.fit_galaxy(g, kind)
+    r = fitting.fit_galaxy(g, kind)
     assert r.success, r.reason
     assert r.best[names[0]] == pytest.approx(a, rel=1e-3) and r.best[names[1]] == pytest.approx(b, rel=1e-3)
     assert r.chi2 < 1e-4 and r.best["ups_disk"] == pytest.approx(0.5, rel=1e-3)
     # with noise of the stated errors: within 15% (a 2-sigma-ish band for 40 points at 2 km/s)
-    rn = fit.fit_galaxy(halo_galaxy(kind, a, b, noise=2.0), kind, nuisance="none")
-    assert rn.success and rn.best[names[0]] == pytest.approx(a, rel=0.15) and rn.best[names[1]] == pytest.approx(b, rel=0.15)
+    rn = fitting.fit_galaxy(halo_galaxy(kind, a, b, noise=2.0), kind, nuisance="none")
+    assert (
+        rn.success
+        and rn.best[names[0]] == pytest.approx(a, rel=0.15)
+        and rn.best[names[1]] == pytest.approx(b, rel=0.15)
+    )
     assert 0.5 < rn.chi2_red < 1.6  # chi2/dof of pure Gaussian noise, dof = 38
 
 
@@ -50,7 +54,7 @@ def test_chi2_definition_by_hand():
     g = synthetic_galaxy()
     vb = models.get_model("newton").v_model(None, g)
     g = sparc.Galaxy(**{**g.__dict__, "v_obs": vb + np.where(np.arange(vb.size) % 2, 2.0, -2.0)})  # 1 sigma each
-    r = fit.fit_galaxy(g, "newton", nuisance="none")
+    r = fitting.fit_galaxy(g, "newton", nuisance="none")
     assert r.chi2 == pytest.approx(g.R.size) and r.chi2_red == pytest.approx(1.0)
     assert r.k_free == 0 and r.aic == pytest.approx(g.R.size) and r.bic == pytest.approx(g.R.size)
 
@@ -58,17 +62,17 @@ def test_chi2_definition_by_hand():
 def test_ups_prior_pulls_toward_half():
     g = synthetic_galaxy(v_gas=np.zeros(20))
     g = sparc.Galaxy(**{**g.__dict__, "v_obs": math.sqrt(0.8) * g.v_disk})  # the data want Ups = 0.8
-    tight = fit.fit_galaxy(g, "newton", nuisance="ups")
+    tight = fitting.fit_galaxy(g, "newton", nuisance="ups")
     assert 0.5 < tight.best["ups_disk"] < 0.8 and tight.best["ups_disk"] == pytest.approx(0.8, rel=0.05)
     loose = sparc.Galaxy(**{**g.__dict__, "e_v_obs": np.full(20, 1e4)})
-    assert fit.fit_galaxy(loose, "newton", nuisance="ups").best["ups_disk"] == pytest.approx(0.5, rel=1e-3)
+    assert fitting.fit_galaxy(loose, "newton", nuisance="ups").best["ups_disk"] == pytest.approx(0.5, rel=1e-3)
 
 
 def test_too_few_points_is_skipped_with_reason():
     g = synthetic_galaxy(R=[1.0, 2.0], v_obs=[50.0, 60.0], v_gas=[5.0, 6.0], v_disk=[30.0, 40.0])
-    r = fit.fit_galaxy(g, "nfw")
+    r = fitting.fit_galaxy(g, "nfw")
     assert not r.success and r.skipped and "2 points for 2 model parameters" in r.reason
-    assert fit.summarize([r])["n_skipped"] == 1
+    assert fitting.summarize([r])["n_skipped"] == 1
 
 
 def test_no_self_consistent_solution_is_reported_not_raised():
@@ -76,29 +80,29 @@ def test_no_self_consistent_solution_is_reported_not_raised():
     m = models.get_model("cmsi", params=Params(chi0=1e9), options=sparc.SparcOptions(vc_mode="self-consistent"))
     with pytest.raises(kernel.NoSelfConsistentSolution):
         m.v_model(None, g)
-    r = fit.fit_galaxy(g, m)
+    r = fitting.fit_galaxy(g, m)
     assert not r.success and "no" in r.reason and "solution" in r.reason
-    s = fit.summarize([r])
+    s = fitting.summarize([r])
     assert s["n_failed"] == 1 and g.name in s["failed"]
 
 
 def test_bad_arguments():
     g = synthetic_galaxy()
     with pytest.raises(InputError, match="nuisance"):
-        fit.fit_galaxy(g, "newton", nuisance="some")
+        fitting.fit_galaxy(g, "newton", nuisance="some")
     with pytest.raises(InputError, match="mask"):
-        fit.fit_galaxy(g, "newton", mask=np.ones(3, bool))
+        fitting.fit_galaxy(g, "newton", mask=np.ones(3, bool))
     with pytest.raises(InputError, match="k_folds"):
-        fit.kfold_split(["a", "b"], 3)
+        globalfit.kfold_split(["a", "b"], 3)
 
 
 def test_kfold_split_is_a_partition():
     names = [f"g{i}" for i in range(23)]
-    folds = fit.kfold_split(names, 5, seed=3)
+    folds = globalfit.kfold_split(names, 5, seed=3)
     flat = [n for f in folds for n in f]
     assert sorted(flat) == sorted(names) and len(flat) == len(set(flat))
     assert max(map(len, folds)) - min(map(len, folds)) <= 1
-    assert folds == fit.kfold_split(names, 5, seed=3) and folds != fit.kfold_split(names, 5, seed=4)
+    assert folds == globalfit.kfold_split(names, 5, seed=3) and folds != globalfit.kfold_split(names, 5, seed=4)
 
 
 def test_global_fit_recovers_chi0_of_synthetic_cmsi_galaxies():
@@ -113,8 +117,9 @@ def test_global_fit_recovers_chi0_of_synthetic_cmsi_galaxies():
         S = 0.5 * 600 * np.exp(-R / rd)
         F = 1 + 3e5 * (vb / 299792.458) ** 2 * (S / 50) ** 0.5 * (vb / 10) ** 0.825 / np.sqrt(1 + (R / 2.2) ** 2)
         sample[g.name] = sparc.Galaxy(**{**g.__dict__, "v_obs": np.sqrt(F) * vb})
-    gf = fit.global_fit(sample, grids={"chi0": 10 ** np.arange(4.0, 7.01, 0.25)}, k_folds=2, scheduler="serial",
-                        nuisance="none")
+    gf = globalfit.global_fit(
+        sample, grids={"chi0": 10 ** np.arange(4.0, 7.01, 0.25)}, k_folds=2, scheduler="serial", nuisance="none"
+    )
     assert gf.best.chi0 == pytest.approx(true.chi0, rel=0.05)
     assert gf.chi2_best / gf.n_points < 1e-3 < gf.chi2_newton / gf.n_points
     assert len(gf.folds) == 2 and all(f["out_of_sample_chi2_per_point"] < 1e-2 for f in gf.folds)
@@ -124,7 +129,9 @@ def test_global_fit_in_two_dimensions_returns_a_grid_point():
     g = halo_galaxy("burkert", 4e7, 6.0)
     sample = {"A": g, "B": sparc.Galaxy(**{**g.__dict__, "name": "B", "D": 12.0})}
     grids = {"chi0": [1e3, 1e5, 1e7], "alpha": [0.3, 0.55, 0.9]}
-    gf = fit.global_fit(sample, free=("chi0", "alpha"), grids=grids, k_folds=2, scheduler="serial", nuisance="none")
+    gf = globalfit.global_fit(
+        sample, free=("chi0", "alpha"), grids=grids, k_folds=2, scheduler="serial", nuisance="none"
+    )
     assert np.asarray(gf.profile["objective"]).shape == (3, 3)
     # chi0 = 0 (Newtonian) is always a candidate; otherwise the pick is one of the grid's points
     assert gf.best.chi0 == 0.0 or (gf.best.chi0 in grids["chi0"] and gf.best.alpha in grids["alpha"])
@@ -133,7 +140,7 @@ def test_global_fit_in_two_dimensions_returns_a_grid_point():
 
 def test_posterior_sampling_brackets_the_truth():
     g = halo_galaxy("nfw", 140.0, 9.0, noise=2.0)
-    out = fit.sample_posterior(g, "nfw", nuisance="none", nwalkers=16, nsteps=400, seed=2)
+    out = fitting.sample_posterior(g, "nfw", nuisance="none", nwalkers=16, nsteps=400, seed=2)
     chain = out["chain"][200:].reshape(-1, len(out["names"]))
     i = out["names"].index("V200")
     assert out["log10"][i]  # V200 is sampled in log10

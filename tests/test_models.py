@@ -17,8 +17,19 @@ from cmsi_lib.models import Nuisance
 G = 4.30091727e-6  # kpc (km/s)^2 / Msun (IAU 2015 / CODATA G and Msun; independent of cmsi_lib.units)
 
 
-def synthetic_galaxy(R=None, v_obs=None, v_gas=None, v_disk=None, v_bul=None, D=10.0, inc=60.0,
-                     e_D=1.0, e_inc=3.0, sb_disk=None, name="SYNTH"):
+def synthetic_galaxy(
+    R=None,
+    v_obs=None,
+    v_gas=None,
+    v_disk=None,
+    v_bul=None,
+    D=10.0,
+    inc=60.0,
+    e_D=1.0,
+    e_inc=3.0,
+    sb_disk=None,
+    name="SYNTH",
+):
     """A sparc.Galaxy made up in the test (no data file)."""
     R = np.linspace(0.5, 15.0, 20) if R is None else np.asarray(R, float)
     z = np.zeros_like(R)
@@ -27,10 +38,35 @@ def synthetic_galaxy(R=None, v_obs=None, v_gas=None, v_disk=None, v_bul=None, D=
     v_bul = z if v_bul is None else np.asarray(v_bul, float)
     v_obs = np.full_like(R, 100.0) if v_obs is None else np.asarray(v_obs, float)
     sb_disk = 300.0 * np.exp(-R / 2.0) if sb_disk is None else sb_disk
-    return sparc.Galaxy(name=name, T=5, D=D, e_D=e_D, f_D=1, inc=inc, e_inc=e_inc, L36=10.0, e_L36=0.1,
-                        Reff=3.0, SBeff=100.0, Rdisk=2.0, SBdisk0=300.0, MHI=1.0, RHI=10.0, Vflat=100.0,
-                        e_Vflat=5.0, Q=1, refs="test", R=R, v_obs=v_obs, e_v_obs=np.full_like(R, 2.0),
-                        v_gas=v_gas, v_disk=v_disk, v_bul=v_bul, sb_disk=sb_disk, sb_bul=z)
+    return sparc.Galaxy(
+        name=name,
+        T=5,
+        D=D,
+        e_D=e_D,
+        f_D=1,
+        inc=inc,
+        e_inc=e_inc,
+        L36=10.0,
+        e_L36=0.1,
+        Reff=3.0,
+        SBeff=100.0,
+        Rdisk=2.0,
+        SBdisk0=300.0,
+        MHI=1.0,
+        RHI=10.0,
+        Vflat=100.0,
+        e_Vflat=5.0,
+        Q=1,
+        refs="test",
+        R=R,
+        v_obs=v_obs,
+        e_v_obs=np.full_like(R, 2.0),
+        v_gas=v_gas,
+        v_disk=v_disk,
+        v_bul=v_bul,
+        sb_disk=sb_disk,
+        sb_bul=z,
+    )
 
 
 def test_model_names_and_unknown_model():

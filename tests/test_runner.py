@@ -29,7 +29,10 @@ def test_run_id_separates_parameter_sets_and_options():
 
 
 def test_imported_modules_follow_absolute_and_relative_imports():
-    src = "%matplotlib inline\nimport cmsi_lib.rar\nfrom cmsi_lib import sparc, kernel\nfrom cmsi_lib.params import Params\nimport numpy"
+    src = (
+        "%matplotlib inline\nimport cmsi_lib.rar\nfrom cmsi_lib import sparc, kernel\n"
+        "from cmsi_lib.params import Params\nimport numpy"
+    )
     assert runner._imported_modules(src) == {"__init__", "rar", "sparc", "kernel", "params"}
     assert runner._imported_modules("from . import paths\nfrom .units import C_KMS") == {"__init__", "paths", "units"}
 
@@ -42,11 +45,14 @@ def test_unknown_galaxy_starts_no_page(tmp_path, monkeypatch):
     assert not pages.exists() and not (tmp_path / "results" / "runs").exists()
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--set", "chi0=-1"], "chi0"),
-    (["--galaxies", "NGC3198", "NOPE"], "NOPE"),
-    (["--vc-mode", "observed", "--sigma-v-value", "0"], "sigma_v_value"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--set", "chi0=-1"], "chi0"),
+        (["--galaxies", "NGC3198", "NOPE"], "NOPE"),
+        (["--vc-mode", "observed", "--sigma-v-value", "0"], "sigma_v_value"),
+    ],
+)
 def test_cli_run_validates_before_any_page(argv, message, monkeypatch, capsys):
     def must_not_run(*a, **k):
         raise AssertionError("a page was started despite invalid input")
@@ -56,12 +62,12 @@ def test_cli_run_validates_before_any_page(argv, message, monkeypatch, capsys):
     assert message in capsys.readouterr().err
 
 
-FAIL_CELL = '''
+FAIL_CELL = """
 ```{code-cell} ipython3
 if galaxy == "D564-8":
     raise RuntimeError("made to fail for the test")
 ```
-'''
+"""
 
 
 @pytest.mark.slow
@@ -91,8 +97,7 @@ def test_runner_pages_rows_cache_and_failures(tmp_path, monkeypatch):
     again = runner.run_atlas(Params(), None, good, workers=0, pages=pages, template=template, progress=False)
     assert (len(again.executed), len(again.cached)) == (0, 2)
 
-    changed = runner.run_atlas(Params(chi0=1e6), None, good, workers=0, pages=pages, template=template,
-                               progress=False)
+    changed = runner.run_atlas(Params(chi0=1e6), None, good, workers=0, pages=pages, template=template, progress=False)
     assert len(changed.executed) == 2 and changed.run_id != first.run_id
     assert runner.current_run_id() == Params(chi0=1e6).hash
     f_minus_1 = {r["galaxy"]: r["median_F_minus_1"] for r in runner.read_atlas()}

@@ -31,7 +31,7 @@ def test_ngc3198_matches_lelli_2016():
 
 def test_table1_and_table2_agree_on_distances():
     t2 = sparc.load_table2()
-    d2 = {str(n): float(d) for n, d in zip(t2["ID"], t2["D"])}
+    d2 = {str(n): float(d) for n, d in zip(t2["ID"], t2["D"], strict=False)}
     for row in sparc.load_table1():
         assert d2[str(row["Galaxy"])] == pytest.approx(float(row["D"]), abs=0.005), row["Galaxy"]
 

@@ -11,7 +11,7 @@ Tolerances are stated per assertion, with the reason.
 import numpy as np
 import pytest
 
-from cmsi_lib import fit, sparc
+from cmsi_lib import fitting, sparc
 
 
 @pytest.fixture(scope="module")
@@ -36,15 +36,15 @@ def test_standard_cuts_counts(standard_sample):
 
 def test_rar_scatter_with_fixed_nuisance(standard_sample):
     kept, _ = standard_sample
-    s = fit.summarize(fit.fit_sample(kept, "rar", nuisance="none"))
+    s = fitting.summarize(fitting.fit_sample(kept, "rar", nuisance="none"))
     # 0.13 dex published ("about"); +-0.01 dex covers the two-decimal rounding and the point count
     assert s["rar_rms_dex"] == pytest.approx(0.13, abs=0.01)
 
 
 def test_rar_scatter_with_nuisance_fits(standard_sample):
     kept, _ = standard_sample
-    rs = fit.fit_sample(kept, "rar")
-    s = fit.summarize(rs)
+    rs = fitting.fit_sample(kept, "rar")
+    s = fitting.summarize(rs)
     assert s["n_failed"] == 0 and s["n_skipped"] == 0
     # 0.057 dex published (Li et al. 2018); +-0.008 dex: their sample and optimiser (MCMC posterior
     # means, not maxima) differ from ours in detail

@@ -13,6 +13,8 @@ import importlib
 import json
 import sys
 
+import numpy as np
+
 from ..datafiles import DataFileError
 from ..kernel import InputError
 from ..params import ParameterError, Params
@@ -25,8 +27,14 @@ def common_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(add_help=False)
     g = p.add_argument_group("CMSI parameters and output")
     g.add_argument("--params", metavar="FILE.yaml", help="YAML file of CMSI parameters (name: value)")
-    g.add_argument("--set", metavar="NAME=VALUE", action="append", default=[], dest="overrides",
-                   help="override one CMSI parameter (repeatable), e.g. --set chi0=1e6")
+    g.add_argument(
+        "--set",
+        metavar="NAME=VALUE",
+        action="append",
+        default=[],
+        dest="overrides",
+        help="override one CMSI parameter (repeatable), e.g. --set chi0=1e6",
+    )
     g.add_argument("--json", action="store_true", help="print machine-readable JSON instead of text")
     return p
 
@@ -42,8 +50,6 @@ def print_json(obj) -> None:
 
 
 def _json_default(o):
-    import numpy as np
-
     if isinstance(o, np.generic):
         return o.item()
     if isinstance(o, np.ndarray):

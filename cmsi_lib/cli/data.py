@@ -1,7 +1,7 @@
 """`cmsi data`: the SPARC sample at a glance.
 
-    cmsi data summary [--json]     galaxies, points, and the counts kept by each default quality cut
-    cmsi data galaxy NAME [--json] one galaxy's Table-1 properties and number of points
+cmsi data summary [--json]     galaxies, points, and the counts kept by each default quality cut
+cmsi data galaxy NAME [--json] one galaxy's Table-1 properties and number of points
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ import dataclasses
 import math
 import sys
 
+from .. import datafiles, sparc
 from . import print_json
 
 
@@ -21,8 +22,6 @@ def register(sub, common):
 
 
 def summary() -> dict:
-    from .. import datafiles, sparc
-
     gals = sparc.load_galaxies()
     cuts = sparc.QualityCuts()
     _, counts = sparc.apply_cuts(gals, cuts)
@@ -40,11 +39,12 @@ def summary() -> dict:
 
 
 def galaxy(name: str) -> dict:
-    from .. import sparc
-
     g = sparc.get_galaxy(name)
-    out = {f.name: getattr(g, f.name) for f in dataclasses.fields(g) if not f.name[0].islower() or f.name in
-           ("name", "inc", "e_inc", "refs")}
+    out = {
+        f.name: getattr(g, f.name)
+        for f in dataclasses.fields(g)
+        if not f.name[0].islower() or f.name in ("name", "inc", "e_inc", "refs")
+    }
     out = {k: v for k, v in out.items() if not hasattr(v, "shape")}
     out["n_points"] = g.n_points
     out["R_range_kpc"] = [float(g.R.min()), float(g.R.max())]
@@ -52,8 +52,6 @@ def galaxy(name: str) -> dict:
 
 
 def run(args):
-    from .. import sparc
-
     if args.what == "galaxy":
         if not args.name:
             print("cmsi data galaxy: error: give a galaxy name, e.g. cmsi data galaxy NGC3198", file=sys.stderr)
@@ -77,5 +75,7 @@ def run(args):
     print("kept after each default cut (cumulative):")
     for cut, c in s["after_cuts"].items():
         print(f"  {cut:>15}  {c['galaxies']:4d} galaxies  {c['points']:5d} points   {c['description']}")
-    print(f"quality flags: {s['quality_flags']}; with a bulge: {s['with_bulge']}; Vflat measured: {s['vflat_measured']}")
+    print(
+        f"quality flags: {s['quality_flags']}; with a bulge: {s['with_bulge']}; Vflat measured: {s['vflat_measured']}"
+    )
     return 0

@@ -14,52 +14,86 @@ from __future__ import annotations
 
 import sys
 
+from .. import runner, sparc
+from ..book import build_book
+from ..kernel import VC_MODES
+from ..sparc import SIGMA_DEFINITIONS, SIGMA_V_MODELS, SparcOptions
 from . import params_from_args, print_json
 
 
 def add_option_arguments(p) -> None:
     """The CMSI input options on SPARC (see ``cmsi_lib.sparc.SparcOptions``)."""
-    from ..kernel import VC_MODES
-    from ..sparc import SIGMA_DEFINITIONS, SIGMA_V_MODELS, SparcOptions
-
     d = SparcOptions()
     g = p.add_argument_group("CMSI inputs on SPARC (the choices the seed leaves open)")
     g.add_argument("--vc-mode", choices=VC_MODES, default=d.vc_mode, help=f"v_c in F (default {d.vc_mode})")
-    g.add_argument("--sigma-v-model", choices=SIGMA_V_MODELS, default=d.sigma_v_model,
-                   help=f"velocity-dispersion model (default {d.sigma_v_model})")
-    g.add_argument("--sigma-v-value", type=float, default=d.sigma_v_value, metavar="KM_S",
-                   help=f"constant sigma_v, or the gas floor of stellar-disk [km/s] (default {d.sigma_v_value:g})")
-    g.add_argument("--sigma-definition", choices=SIGMA_DEFINITIONS, default=d.sigma_definition,
-                   help=f"surface density used in F (default {d.sigma_definition})")
+    g.add_argument(
+        "--sigma-v-model",
+        choices=SIGMA_V_MODELS,
+        default=d.sigma_v_model,
+        help=f"velocity-dispersion model (default {d.sigma_v_model})",
+    )
+    g.add_argument(
+        "--sigma-v-value",
+        type=float,
+        default=d.sigma_v_value,
+        metavar="KM_S",
+        help=f"constant sigma_v, or the gas floor of stellar-disk [km/s] (default {d.sigma_v_value:g})",
+    )
+    g.add_argument(
+        "--sigma-definition",
+        choices=SIGMA_DEFINITIONS,
+        default=d.sigma_definition,
+        help=f"surface density used in F (default {d.sigma_definition})",
+    )
     g.add_argument("--ups-disk", type=float, default=d.ups_disk, help=f"disk M/L at 3.6 um (default {d.ups_disk:g})")
     g.add_argument("--ups-bul", type=float, default=d.ups_bul, help=f"bulge M/L at 3.6 um (default {d.ups_bul:g})")
-    g.add_argument("--gas-scale", type=float, default=d.gas_scale, metavar="RDISK",
-                   help=f"gas-disk scale length in units of Rdisk, for stellar+gas (default {d.gas_scale:g})")
+    g.add_argument(
+        "--gas-scale",
+        type=float,
+        default=d.gas_scale,
+        metavar="RDISK",
+        help=f"gas-disk scale length in units of Rdisk, for stellar+gas (default {d.gas_scale:g})",
+    )
 
 
 def options_from_args(args):
-    from ..sparc import SparcOptions
-
-    return SparcOptions(vc_mode=args.vc_mode, sigma_v_model=args.sigma_v_model, sigma_v_value=args.sigma_v_value,
-                        sigma_definition=args.sigma_definition, ups_disk=args.ups_disk, ups_bul=args.ups_bul,
-                        gas_scale=args.gas_scale)
+    return SparcOptions(
+        vc_mode=args.vc_mode,
+        sigma_v_model=args.sigma_v_model,
+        sigma_v_value=args.sigma_v_value,
+        sigma_definition=args.sigma_definition,
+        ups_disk=args.ups_disk,
+        ups_bul=args.ups_bul,
+        gas_scale=args.gas_scale,
+    )
 
 
 def register(sub, common):
-    p = sub.add_parser("run", parents=[common], help="execute the SPARC atlas pages (papermill, Dask, cached), then build the book")
+    p = sub.add_parser(
+        "run", parents=[common], help="execute the SPARC atlas pages (papermill, Dask, cached), then build the book"
+    )
     p.add_argument("--galaxies", nargs="+", metavar="NAME", help="only these galaxies (default: all 175)")
-    p.add_argument("--workers", type=int, default=None, metavar="N",
-                   help="local Dask worker processes (default: one per core; 0 = run in this process)")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        metavar="N",
+        help="local Dask worker processes (default: one per core; 0 = run in this process)",
+    )
     p.add_argument("--scheduler", metavar="ADDRESS", help="use an existing Dask scheduler, e.g. tcp://127.0.0.1:8786")
-    p.add_argument("--timeout", type=float, default=300.0, metavar="SECONDS", help="time limit of each cell of a page (default 300)")
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=300.0,
+        metavar="SECONDS",
+        help="time limit of each cell of a page (default 300)",
+    )
     p.add_argument("--no-book", action="store_true", help="do not build the book afterwards")
     add_option_arguments(p)
     p.set_defaults(func=run)
 
 
 def run(args):
-    from .. import runner, sparc
-
     params = params_from_args(args)  # ParameterError -> exit 2 (cli.main)
     try:
         options = options_from_args(args)
@@ -72,14 +106,23 @@ def run(args):
     except (sparc.UnknownGalaxyError, ValueError) as exc:
         print(f"cmsi run: error: {exc}", file=sys.stderr)
         return 2
-    report = runner.run_atlas(params, options, args.galaxies, workers=args.workers, scheduler=args.scheduler,
-                              timeout=args.timeout, progress=not args.json)
+    report = runner.run_atlas(
+        params,
+        options,
+        args.galaxies,
+        workers=args.workers,
+        scheduler=args.scheduler,
+        timeout=args.timeout,
+        progress=not args.json,
+    )
     s = report.summary()
     if args.json:
         print_json(s)
     else:
-        print(f"run {s['run_id']}: {s['pages']} pages, {s['executed']} executed, {s['cached']} cached, "
-              f"{len(s['failed'])} failed, {s['seconds']:.1f} s; results in {s['run_dir']}")
+        print(
+            f"run {s['run_id']}: {s['pages']} pages, {s['executed']} executed, {s['cached']} cached, "
+            f"{len(s['failed'])} failed, {s['seconds']:.1f} s; results in {s['run_dir']}"
+        )
     if report.failed:
         print(f"{len(report.failed)} page(s) failed:", file=sys.stderr)
         for r in report.failed:
@@ -87,7 +130,5 @@ def run(args):
     runner.refresh_book_cache()  # the atlas chapter reads atlas.csv: re-execute it when that changed
     status = 1 if report.failed else 0
     if not args.no_book:
-        from ..book import build_book  # strict build; drops the execution cache when inputs changed
-
         status = status or (1 if build_book() else 0)
     return status

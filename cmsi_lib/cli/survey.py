@@ -10,32 +10,53 @@ from __future__ import annotations
 
 import sys
 
+from .. import sparc
+from ..errors import InputError
+from ..survey import SURVEY_MODELS, run_survey
 from . import params_from_args, print_json
 
 
 def register(sub, common):
-    from ..fit import SURVEY_MODELS
-
-    p = sub.add_parser("survey", parents=[common], help="fit all models to SPARC; global CMSI fit with CV",
-                       description=__doc__.split("\n\n")[0])
+    p = sub.add_parser(
+        "survey",
+        parents=[common],
+        help="fit all models to SPARC; global CMSI fit with CV",
+        description=__doc__.split("\n\n")[0],
+    )
     g = p.add_argument_group("survey")
-    g.add_argument("--models", nargs="+", default=list(SURVEY_MODELS), metavar="MODEL",
-                   help=f"models to fit per galaxy (default all: {' '.join(SURVEY_MODELS)})")
-    g.add_argument("--free", action="append", default=None, metavar="NAME",
-                   help="CMSI parameter fitted globally (repeatable; default chi0; also alpha, ell0, eps)")
+    g.add_argument(
+        "--models",
+        nargs="+",
+        default=list(SURVEY_MODELS),
+        metavar="MODEL",
+        help=f"models to fit per galaxy (default all: {' '.join(SURVEY_MODELS)})",
+    )
+    g.add_argument(
+        "--free",
+        action="append",
+        default=None,
+        metavar="NAME",
+        help="CMSI parameter fitted globally (repeatable; default chi0; also alpha, ell0, eps)",
+    )
     g.add_argument("--k-folds", type=int, default=5, help="folds of the cross-validation (0: none; default 5)")
     g.add_argument("--seed", type=int, default=0, help="seed of the fold split (default 0)")
     g.add_argument("--no-variants", action="store_true", help="skip the global fits of the option variants")
-    g.add_argument("--all-galaxies", action="store_true",
-                   help="no quality cuts: all 175 galaxies and points (default: the standard RAR cuts)")
+    g.add_argument(
+        "--all-galaxies",
+        action="store_true",
+        help="no quality cuts: all 175 galaxies and points (default: the standard RAR cuts)",
+    )
     o = p.add_argument_group("CMSI options on SPARC (see cmsi_lib.sparc.SparcOptions)")
     o.add_argument("--vc-mode", default=None, help="baryonic (default), self-consistent or observed")
     o.add_argument("--sigma-v-model", default=None, help="constant (default) or stellar-disk")
     o.add_argument("--sigma-v-value", type=float, default=None, help="sigma_v or its floor [km/s] (default 10)")
     o.add_argument("--sigma-definition", default=None, help="stellar (default) or stellar+gas")
     d = p.add_argument_group("Dask")
-    d.add_argument("--scheduler", default=None,
-                   help="'local' (default: a LocalCluster), 'serial', or a scheduler address tcp://host:port")
+    d.add_argument(
+        "--scheduler",
+        default=None,
+        help="'local' (default: a LocalCluster), 'serial', or a scheduler address tcp://host:port",
+    )
     d.add_argument("--workers", type=int, default=2, help="LocalCluster workers (default 2)")
     d.add_argument("--progress", action="store_true", help="show progress bars")
     p.add_argument("--no-write", action="store_true", help="do not write results/survey/")
@@ -43,58 +64,108 @@ def register(sub, common):
 
 
 def run(args):
-    from .. import fit, sparc
-    from ..kernel import InputError
-
     params = params_from_args(args)
-    opt = {k: v for k, v in (("vc_mode", args.vc_mode), ("sigma_v_model", args.sigma_v_model),
-                             ("sigma_v_value", args.sigma_v_value), ("sigma_definition", args.sigma_definition))
-           if v is not None}
+    opt = {
+        k: v
+        for k, v in (
+            ("vc_mode", args.vc_mode),
+            ("sigma_v_model", args.sigma_v_model),
+            ("sigma_v_value", args.sigma_v_value),
+            ("sigma_definition", args.sigma_definition),
+        )
+        if v is not None
+    }
     try:
         options = sparc.SparcOptions(**opt)
     except ValueError as exc:
         raise InputError(str(exc)) from None
     cuts = sparc.QualityCuts(None, None, None) if args.all_galaxies else sparc.QualityCuts()
-    unknown = [m for m in args.models if m not in fit.SURVEY_MODELS]
+    unknown = [m for m in args.models if m not in SURVEY_MODELS]
     if unknown:
-        raise InputError(f"unknown model(s) {unknown}; valid: {list(fit.SURVEY_MODELS)}")
+        raise InputError(f"unknown model(s) {unknown}; valid: {list(SURVEY_MODELS)}")
     if args.k_folds < 0 or args.k_folds == 1:
         raise InputError(f"--k-folds {args.k_folds}: use 0 (no cross-validation) or at least 2")
-    summary = fit.run_survey(params=params, options=options, cuts=cuts, models_to_fit=tuple(args.models),
-                             free=tuple(args.free or ("chi0",)), k_folds=args.k_folds, seed=args.seed,
-                             variants=not args.no_variants, scheduler=args.scheduler, n_workers=args.workers,
-                             progress=args.progress, write=not args.no_write)
+    summary = run_survey(
+        params=params,
+        options=options,
+        cuts=cuts,
+        models_to_fit=tuple(args.models),
+        free=tuple(args.free or ("chi0",)),
+        k_folds=args.k_folds,
+        seed=args.seed,
+        variants=not args.no_variants,
+        scheduler=args.scheduler,
+        n_workers=args.workers,
+        progress=args.progress,
+        write=not args.no_write,
+    )
     if args.json:
-        out = {"models": [{k: m[k] for k in ("model", "n_galaxies", "n_failed", "n_skipped", "n_points",
-                                             "median_chi2_red", "frac_acceptable", "aic_total", "bic_total",
-                                             "rar_rms_dex")} for m in summary["models"]],
-               "global_fit": summary["global_fit"], "counts": summary["counts"],
-               "rar_fixed_nuisance_rms_dex": summary["rar_fixed_nuisance"]["rar_rms_dex"],
-               "variants": [{k: v for k, v in x.items() if k not in ("profile", "failures_base")}
-                            for x in summary["variants"]],
-               "timings_s": summary["timings_s"]}
+        out = {
+            "models": [
+                {
+                    k: m[k]
+                    for k in (
+                        "model",
+                        "n_galaxies",
+                        "n_failed",
+                        "n_skipped",
+                        "n_points",
+                        "median_chi2_red",
+                        "frac_acceptable",
+                        "aic_total",
+                        "bic_total",
+                        "rar_rms_dex",
+                    )
+                }
+                for m in summary["models"]
+            ],
+            "global_fit": summary["global_fit"],
+            "counts": summary["counts"],
+            "rar_fixed_nuisance_rms_dex": summary["rar_fixed_nuisance"]["rar_rms_dex"],
+            "variants": [
+                {k: v for k, v in x.items() if k not in ("profile", "failures_base")} for x in summary["variants"]
+            ],
+            "timings_s": summary["timings_s"],
+        }
         print_json(out)
         return 0
+    _print_summary(summary)
+    return 0
+
+
+def _print_summary(summary: dict) -> None:
+    """The survey's summary as a short text report on stdout."""
     w = sys.stdout.write
     w(f"SPARC survey: {summary['n_galaxies']} galaxies, {summary['n_points']} points after the cuts\n")
-    w(f"{'model':<12}{'fitted':>7}{'failed':>7}{'skipped':>8}{'med chi2_red':>13}{'acceptable':>11}"
-      f"{'AIC':>12}{'rms dex':>9}\n")
+    w(
+        f"{'model':<12}{'fitted':>7}{'failed':>7}{'skipped':>8}{'med chi2_red':>13}{'acceptable':>11}"
+        f"{'AIC':>12}{'rms dex':>9}\n"
+    )
     for m in summary["models"]:
-        w(f"{m['model']:<12}{m['n_galaxies']:>7}{m['n_failed']:>7}{m['n_skipped']:>8}{m['median_chi2_red']:>13.3g}"
-          f"{m['frac_acceptable']:>11.2f}{m['aic_total']:>12.4g}{m['rar_rms_dex']:>9.3f}\n")
+        w(
+            f"{m['model']:<12}{m['n_galaxies']:>7}{m['n_failed']:>7}{m['n_skipped']:>8}{m['median_chi2_red']:>13.3g}"
+            f"{m['frac_acceptable']:>11.2f}{m['aic_total']:>12.4g}{m['rar_rms_dex']:>9.3f}\n"
+        )
     gf = summary["global_fit"]
-    w(f"global CMSI fit ({', '.join(gf['free'])}): "
-      + ", ".join(f"{k} = {gf['params'][k]:.4g}" for k in gf["free"]) + f" ({gf['how']})\n")
-    w(f"  chi2/point: best {gf['chi2_per_point_best']:.4g}, at the given parameters "
-      f"{gf['chi2_per_point_base']:.4g}, Newtonian {gf['chi2_per_point_newton']:.4g}; "
-      f"CV in-sample {gf['cv_in_sample_chi2_per_point']:.4g}, out-of-sample "
-      f"{gf['cv_out_of_sample_chi2_per_point']:.4g}\n")
+    w(
+        f"global CMSI fit ({', '.join(gf['free'])}): "
+        + ", ".join(f"{k} = {gf['params'][k]:.4g}" for k in gf["free"])
+        + f" ({gf['how']})\n"
+    )
+    w(
+        f"  chi2/point: best {gf['chi2_per_point_best']:.4g}, at the given parameters "
+        f"{gf['chi2_per_point_base']:.4g}, Newtonian {gf['chi2_per_point_newton']:.4g}; "
+        f"CV in-sample {gf['cv_in_sample_chi2_per_point']:.4g}, out-of-sample "
+        f"{gf['cv_out_of_sample_chi2_per_point']:.4g}\n"
+    )
     for v in summary["variants"]:
         if "error" in v:
             w(f"  variant {v['option']}={v['value']}: {v['error']}\n")
         else:
-            w(f"  variant {v['option']}={v['value']}: best " + ", ".join(f"{k} = {x:.4g}" for k, x in v["best"].items())
-              + f", chi2/point {v['chi2_per_point_best']:.4g}; galaxies without a solution at the given "
-              f"parameters: {v['n_failed_base']}\n")
+            w(
+                f"  variant {v['option']}={v['value']}: best "
+                + ", ".join(f"{k} = {x:.4g}" for k, x in v["best"].items())
+                + f", chi2/point {v['chi2_per_point_best']:.4g}; galaxies without a solution at the given "
+                f"parameters: {v['n_failed_base']}\n"
+            )
     w(f"time: {summary['timings_s']['total_s']:.1f} s\n")
-    return 0
