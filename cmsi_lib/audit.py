@@ -107,8 +107,8 @@ def run_chapter(path: str | Path, timeout: float = 600) -> dict:
     one-line description of the exception that stopped the chapter.
     """
     # lazy: every derivation chapter imports `check` from here; only the headless run needs these
-    import jupytext
-    import nbclient
+    import jupytext  # lazy: headless runs only
+    import nbclient  # lazy: headless runs only
 
     path = Path(path).resolve()
     chapter = _chapter_name(path)

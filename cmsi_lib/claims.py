@@ -64,13 +64,6 @@ def saturn_a_au() -> float:
     return get_body("Saturn").a_au
 
 
-def __getattr__(name: str):
-    # ``SATURN_A_AU`` is kept for chapters that import it; it now reads the bodies table (lazily).
-    if name == "SATURN_A_AU":
-        return saturn_a_au()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 def _f(default, unit: str, doc: str):
     return dataclasses.field(default=default, metadata={"unit": unit, "doc": doc})
 
