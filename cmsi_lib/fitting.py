@@ -157,7 +157,7 @@ class _Problem:
     lb: np.ndarray
     ub: np.ndarray
     fixed: dict  # nuisance values not fitted
-    extra: object  # CMSIInputs (masked) or None
+    bound: models.BoundModel  # the model on the fitted points
     logs: list  # which free parameters are in log10
 
     def unpack(self, x):
@@ -192,7 +192,7 @@ class _Problem:
 
     def data_residuals(self, d) -> np.ndarray:
         obs = self.observables(d)
-        vm = self.model.speed(obs, self.theta(d), self.extra, (d["ups_disk"], d["ups_bul"]))
+        vm = self.bound.speed(obs, self.theta(d), (d["ups_disk"], d["ups_bul"]))
         return (obs.v_obs - vm) / obs.e_v_obs
 
     def residuals(self, x) -> np.ndarray:
@@ -233,11 +233,9 @@ def _problem(galaxy, model: Model, mask, nuisance: str) -> _Problem:
             add("D", g.D, max(g.D - k * g.e_D, 0.1 * g.D), g.D + k * g.e_D, False)
         if g.e_inc > 0:
             add("inc", g.inc, max(g.inc - k * g.e_inc, 1.0), min(g.inc + k * g.e_inc, 90.0), False)
-    extra = model.cmsi_inputs(g) if model.needs_cmsi_inputs else None
-    if extra is not None:
-        extra = models.CMSIInputs(*(a[mask] for a in dataclasses.astuple(extra)))
+    bound = model.bind(g, mask)
     prob = _Problem(
-        model, g, mask, names, np.array(x0, float), np.array(lb, float), np.array(ub, float), fixed, extra, logs
+        model, g, mask, names, np.array(x0, float), np.array(lb, float), np.array(ub, float), fixed, bound, logs
     )
     # the model's own parameters
     d0 = prob.unpack(prob.x0)
@@ -333,8 +331,7 @@ def fit_galaxy(
     obs = prob.observables(d, full)
     res.R, res.v_obs, res.e_v_obs, res.v_bar = obs.R, obs.v_obs, obs.e_v_obs, signed_sqrt(obs.v_bar2)
     try:
-        ex = model.cmsi_inputs(galaxy) if model.needs_cmsi_inputs else None
-        res.v_model = model.speed(obs, prob.theta(d), ex, (d["ups_disk"], d["ups_bul"]))
+        res.v_model = model.bind(galaxy).speed(obs, prob.theta(d), (d["ups_disk"], d["ups_bul"]))
     except NoSelfConsistentSolution:
         res.v_model = np.full(galaxy.R.size, np.nan)
     if r is not None:

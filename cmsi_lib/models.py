@@ -47,6 +47,8 @@ __all__ = [
     "Observables",
     "observables",
     "Model",
+    "BoundModel",
+    "BoundCMSI",
     "get_model",
     "nfw_halo_speed2",
     "burkert_halo_speed2",
@@ -163,8 +165,6 @@ class Model:
 
     name: str = ""
     specs: tuple[ParamSpec, ...] = ()
-    #: True for the CMSI models, whose speed needs sigma_v and Sigma
-    needs_cmsi_inputs: bool = False
 
     @property
     def param_names(self) -> tuple[str, ...]:
@@ -193,16 +193,15 @@ class Model:
         """Starting values of the model's parameters (physical units) for a fit."""
         return np.array([], float)
 
-    def speed(
-        self,
-        obs: Observables,
-        theta: np.ndarray,
-        extra: CMSIInputs | None = None,
-        ups: tuple[float, float] = (0.5, 0.7),
-    ) -> np.ndarray:
+    def speed(self, obs: Observables, theta: np.ndarray) -> np.ndarray:
         """Signed model speed [km/s] at obs.R from the scaled data and parameters ``theta``
         (physical units, in the order of ``specs``)."""
         raise NotImplementedError
+
+    def bind(self, galaxy, mask=None) -> BoundModel:
+        """This model on ``galaxy``'s points (``mask``: the points kept; default all), holding
+        whatever per-point inputs the model needs beyond the scaled data."""
+        return BoundModel(self)
 
     def v_model(self, R, galaxy, nuisance: Nuisance = Nuisance(), params=None) -> np.ndarray:
         """Model circular speed [km/s] of ``galaxy`` at radii R.
@@ -215,9 +214,9 @@ class Model:
         obs = observables(galaxy, nuisance)
         theta = self._theta(params)
         ups = nuisance.resolved(galaxy)[:2]
-        extra = self.cmsi_inputs(galaxy) if self.needs_cmsi_inputs else None
+        bound = self.bind(galaxy)
         if R is None:
-            return self.speed(obs, theta, extra, ups)
+            return bound.speed(obs, theta, ups)
         R = np.atleast_1d(as_value(R, u.kpc, "R"))
         R0 = np.asarray(galaxy.R, float)
         order = np.argsort(R0)
@@ -227,25 +226,38 @@ class Model:
 
         s = nuisance.resolved(galaxy)[2] / galaxy.D
         obs_R = Observables(R=R * s, v_obs=at(obs.v_obs), e_v_obs=at(obs.e_v_obs), v_bar2=at(obs.v_bar2))
-        if extra is not None:
-            extra = CMSIInputs(*(at(a) for a in dataclasses.astuple(extra)))
+        bound = bound.map_points(at)
         ok = np.isfinite(obs_R.v_bar2)
         out = np.full(R.shape, np.nan)
         if ok.any():
             sub = Observables(obs_R.R[ok], obs_R.v_obs[ok], obs_R.e_v_obs[ok], obs_R.v_bar2[ok])
-            ex = None if extra is None else CMSIInputs(*(a[ok] for a in dataclasses.astuple(extra)))
-            out[ok] = self.speed(sub, theta, ex, ups)
+            out[ok] = bound.map_points(lambda a: a[ok]).speed(sub, theta, ups)
         return out
 
     def _theta(self, params) -> np.ndarray:
         p = self.check_params(params)
         return np.array([p[s.name] for s in self.specs], float)
 
-    def cmsi_inputs(self, galaxy) -> CMSIInputs | None:
-        return None
-
     def __repr__(self) -> str:
         return f"<model {self.name}>"
+
+
+@dataclasses.dataclass(frozen=True)
+class BoundModel:
+    """A model bound to one galaxy's points: ``speed`` needs only the scaled data.
+
+    speed(obs, theta, ups): signed speed [km/s]; ups = (Ups_disk, Ups_bul) [Msun/Lsun], used by
+    models whose inputs depend on the mass-to-light ratios. map_points(f): the same binding at
+    other points, ``f`` mapping each per-point input array (a selection or an interpolation).
+    """
+
+    model: Model
+
+    def speed(self, obs: Observables, theta, ups: tuple[float, float] = (0.5, 0.7)) -> np.ndarray:
+        return self.model.speed(obs, theta)
+
+    def map_points(self, f) -> BoundModel:
+        return self
 
 
 class Newton(Model):
@@ -253,7 +265,7 @@ class Newton(Model):
 
     name = "newton"
 
-    def speed(self, obs, theta, extra=None, ups=(0.5, 0.7)):
+    def speed(self, obs, theta):
         return signed_sqrt(obs.v_bar2)
 
 
@@ -268,7 +280,7 @@ class RAR(Model):
     def initial(self, obs, galaxy):
         return np.array([rar.G_DAGGER_SI]) if self.free else np.array([], float)
 
-    def speed(self, obs, theta, extra=None, ups=(0.5, 0.7)):
+    def speed(self, obs, theta):
         g_dag = theta[0] if self.free else rar.G_DAGGER_SI
         return rar.rar_speed(obs.R, signed_sqrt(obs.v_bar2), g_dag)
 
@@ -286,7 +298,7 @@ class NFW(Model):
     def initial(self, obs, galaxy):
         return np.array([float(np.clip(_vmax_obs(obs), 10.0, 500.0)), 10.0])
 
-    def speed(self, obs, theta, extra=None, ups=(0.5, 0.7)):
+    def speed(self, obs, theta):
         return signed_sqrt(obs.v_bar2 + nfw_halo_speed2(obs.R, theta[0], theta[1]))
 
 
@@ -304,7 +316,7 @@ class Burkert(Model):
         rho0 = float(np.clip(need / unit, 2e4, 5e10)) if unit > 0 else 1e7
         return np.array([rho0, r0])
 
-    def speed(self, obs, theta, extra=None, ups=(0.5, 0.7)):
+    def speed(self, obs, theta):
         return signed_sqrt(obs.v_bar2 + burkert_halo_speed2(obs.R, theta[0], theta[1]))
 
 
@@ -348,7 +360,6 @@ class CMSI(Model):
         "n": (0.1, 10.0),
     }
     _UNITS = {"ell0": "kpc", "sigma_ref": "Msun/pc^2"}
-    needs_cmsi_inputs = True
 
     def __init__(self, params: Params = Params(), options=None, free: tuple[str, ...] = ()):
         options = sparc.SparcOptions() if options is None else options
@@ -366,7 +377,13 @@ class CMSI(Model):
         self.name = "cmsi_" + "_".join(free) if free else "cmsi"
         self.specs = tuple(ParamSpec(f, self._UNITS.get(f, ""), *self.FREE_BOUNDS[f]) for f in free)
 
-    def cmsi_inputs(self, galaxy) -> CMSIInputs:
+    def bind(self, galaxy, mask=None) -> BoundCMSI:
+        """CMSI on ``galaxy``: sigma_v and the Sigma decomposition at its points (``mask``: kept)."""
+        bound = BoundCMSI(self, self.inputs(galaxy))
+        return bound if mask is None else bound.map_points(lambda a: a[mask])
+
+    def inputs(self, galaxy) -> CMSIInputs:
+        """sigma_v [km/s] and Sigma = S0 + Ups_d Sd + Ups_b Sb [Msun/pc^2] at the data radii."""
         o = self.options
         sv = np.asarray(sparc.sigma_v(galaxy, o.sigma_v_model, o.sigma_v_value), float)
 
@@ -393,9 +410,11 @@ class CMSI(Model):
             return self.params
         return dataclasses.replace(self.params, **dict(zip(self.free, map(float, theta), strict=False)))
 
-    def speed(self, obs, theta, extra=None, ups=(0.5, 0.7)):
-        if extra is None:
-            raise InputError("the CMSI model needs sigma_v and Sigma (CMSIInputs); use v_model(galaxy, ...)")
+    def speed(self, obs, theta):
+        raise InputError("the CMSI model needs sigma_v and Sigma: bind it to a galaxy (CMSI.bind) or use v_model")
+
+    def speed_with(self, obs, theta, extra: CMSIInputs, ups=(0.5, 0.7)) -> np.ndarray:
+        """Signed speed [km/s] from the scaled data, sigma_v and Sigma (``extra``) at ``ups``."""
         p = self.params_with(theta)
         vb = signed_sqrt(obs.v_bar2)
         v = kernel.circular_speed(
@@ -421,6 +440,19 @@ class CMSI(Model):
             m = CMSI(params, self.options)
             return Model.v_model(m, R, galaxy, nuisance, None)
         return Model.v_model(self, R, galaxy, nuisance, params)
+
+
+@dataclasses.dataclass(frozen=True)
+class BoundCMSI(BoundModel):
+    """CMSI bound to a galaxy's points: its sigma_v and Sigma decomposition (``CMSIInputs``)."""
+
+    inputs: CMSIInputs
+
+    def speed(self, obs: Observables, theta, ups: tuple[float, float] = (0.5, 0.7)) -> np.ndarray:
+        return self.model.speed_with(obs, theta, self.inputs, ups)
+
+    def map_points(self, f) -> BoundCMSI:
+        return BoundCMSI(self.model, CMSIInputs(*(f(a) for a in dataclasses.astuple(self.inputs))))
 
 
 def get_model(name: str, **options) -> Model:
