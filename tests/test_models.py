@@ -159,3 +159,20 @@ def test_v_model_at_other_radii_interpolates_inside_and_is_nan_outside():
     v = models.get_model("newton").v_model([2.0, 5.0], g, Nuisance(ups_disk=1.0))
     # v^2 interpolated linearly: (100 + 900)/2 = 500
     assert v[0] == pytest.approx(math.sqrt(500.0)) and math.isnan(v[1])
+
+
+def test_bound_cmsi_on_a_subset_equals_the_full_binding_there():
+    # a model bound to a galaxy's points holds its own inputs: binding with a mask must give, point
+    # for point, what the unmasked binding gives at those points (CMSI is local in R)
+    g = sparc.get_galaxy("NGC3198")
+    m = models.get_model("cmsi", params=Params(chi0=1e6))
+    obs = models.observables(g)
+    mask = np.arange(g.R.size) % 2 == 0
+    sub = models.Observables(obs.R[mask], obs.v_obs[mask], obs.e_v_obs[mask], obs.v_bar2[mask])
+    full = m.bind(g).speed(obs, np.array([]))
+    assert np.array_equal(m.bind(g, mask).speed(sub, np.array([])), full[mask])
+    with pytest.raises(InputError):
+        m.speed(obs, np.array([]))  # unbound CMSI has no sigma_v or Sigma
+    # the base models need nothing beyond the data: Newton bound or not is the same
+    newton = models.get_model("newton")
+    assert np.array_equal(newton.bind(g, mask).speed(sub, np.array([])), newton.speed(sub, np.array([])))
