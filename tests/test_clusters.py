@@ -15,7 +15,7 @@ import pytest
 from scipy.special import hyp2f1
 
 from cmsi_lib import clusters as C
-from cmsi_lib.errors import InputError
+from cmsi_lib.errors import ClusterDataError, InputError
 from cmsi_lib.params import Params
 
 os.environ.setdefault("CMSI_DATA_DIR", os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data"))
@@ -211,17 +211,17 @@ def test_malformed_line_names_file_and_line(tmp_path):
     bad[i] = bad[i].replace("11.06", "eleven")
     f = tmp_path / "temp.csv"
     f.write_text("\n".join(bad) + "\n")
-    with pytest.raises(C.ClusterDataError, match=rf"temp.csv, line {i + 1}, column T0_keV"):
+    with pytest.raises(ClusterDataError, match=rf"temp.csv, line {i + 1}, column T0_keV"):
         C.read_temperature_table(f)
     bad = list(src)
     bad[i] = bad[i] + ",7"
     f.write_text("\n".join(bad) + "\n")
-    with pytest.raises(C.ClusterDataError, match=rf"line {i + 1}: 13 fields, expected 12"):
+    with pytest.raises(ClusterDataError, match=rf"line {i + 1}: 13 fields, expected 12"):
         C.read_temperature_table(f)
     bad = list(src)
     bad[i] = bad[i].replace("11.06", "-11.06")
     f.write_text("\n".join(bad) + "\n")
-    with pytest.raises(C.ClusterDataError, match="must be > 0"):
+    with pytest.raises(ClusterDataError, match="must be > 0"):
         C.read_temperature_table(f)
 
 
