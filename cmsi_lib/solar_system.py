@@ -29,20 +29,32 @@ acceleration at Saturn and lunar laser ranging, each with its published bound (`
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import math
-from functools import lru_cache
-from pathlib import Path
 
-import astropy.constants as const
 import astropy.units as u
 import numpy as np
 
-from . import paths
 from .errors import InputError
 from .kernel import boost
 from .params import Params
+from .solar_bodies import (
+    AU_KPC,
+    AU_M,
+    AU_PC,
+    C_SI,
+    DAYS_PER_CENTURY,
+    GM_EARTH,
+    GM_SUN,
+    MAS_PER_RAD,
+    RSUN_AU,
+    Body,
+    _default_bodies,
+    bodies_file,
+    get_body,
+    load_bodies,
+)
+from .solar_bounds import BOUNDS, N_SIGMA, SEED_CASSINI_SIGMA, Bound
 
 __all__ = [
     "Body",
@@ -85,16 +97,6 @@ __all__ = [
     "bound_eps_markers",
 ]
 
-GM_SUN = float(const.GM_sun.to_value(u.m**3 / u.s**2))
-GM_EARTH = float(const.GM_earth.to_value(u.m**3 / u.s**2))
-C_SI = float(const.c.to_value(u.m / u.s))
-AU_M = float(u.au.to(u.m))
-AU_PC = float(u.au.to(u.pc))
-AU_KPC = float(u.au.to(u.kpc))
-RSUN_AU = float(const.R_sun.to_value(u.au))
-MAS_PER_RAD = float(u.rad.to(u.mas))
-DAYS_PER_CENTURY = 36525.0
-DAYS_PER_YEAR = 365.25
 
 SIGMA_DEFINITIONS = ("point-mass", "planet-annulus", "minor-bodies", "galactic-disk")
 SIGMA_V_MODELS = ("orbit-ei", "rms-ei", "unity")
@@ -120,107 +122,8 @@ CASSINI_IMPACT_RSUN = 1.6
 
 #: The seed's claim under test: delta g/g at Saturn (a claim, not a result).
 SEED_SATURN_DELTA_G = 9.1e-7
-#: The Cassini number the seed compares it with (the 1-sigma error of gamma - 1, Bertotti et al. 2003).
-SEED_CASSINI_SIGMA = 2.3e-5
 #: The fifth "definition": the reading that reproduces the seed's number (Sigma = Sigma_ref, sigma_v = v_c).
 SEED_READING = "seed-number reading"
-
-#: Width of the pass band of a measured quantity, in standard errors (central +- N_SIGMA sigma).
-N_SIGMA = 2.0
-
-
-# --------------------------------------------------------------------------- bodies
-@dataclasses.dataclass(frozen=True)
-class Body:
-    """One row of ``data/solar_system_bodies.csv`` (see that file for units and sources)."""
-
-    name: str
-    central: str  # "Sun" or "Earth"
-    a_au: float
-    e: float
-    i_deg: float
-    period_days: float
-    mass_ratio: float  # M_sun / M_body
-
-    @property
-    def mass_msun(self) -> float:
-        return 1.0 / self.mass_ratio
-
-    @property
-    def gm_central(self) -> float:
-        """GM of the body it orbits [m^3/s^2] (astropy's nominal GM_sun or GM_earth)."""
-        return GM_SUN if self.central == "Sun" else GM_EARTH
-
-    @property
-    def v_circ_kms(self) -> float:
-        """Circular orbital speed sqrt(GM_central / a) [km/s]."""
-        return math.sqrt(self.gm_central / (self.a_au * AU_M)) / 1e3
-
-    @property
-    def heliocentric_au(self) -> float:
-        """Mean distance from the Sun [au] (for the Moon, the Earth's)."""
-        return self.a_au if self.central == "Sun" else get_body(self.central).a_au
-
-
-def bodies_file() -> Path:
-    return paths.repo_root() / "data" / "solar_system_bodies.csv"
-
-
-_COLUMNS = ("body", "central", "a_au", "e", "i_deg", "period_days", "mass_ratio")
-
-
-def load_bodies(path: str | Path | None = None) -> dict[str, Body]:
-    """Read the bodies table (``#`` lines are comments). Malformed rows raise InputError naming file and line."""
-    path = Path(path) if path else bodies_file()
-    try:
-        lines = path.read_text().splitlines()
-    except FileNotFoundError:
-        raise InputError(f"Solar System bodies table {path} does not exist") from None
-    rows = [(n, line) for n, line in enumerate(lines, 1) if line.strip() and not line.lstrip().startswith("#")]
-    if not rows:
-        raise InputError(f"{path}: no header or data rows")
-    header_no, header = rows[0]
-    names = next(csv.reader([header]))
-    if tuple(n.strip() for n in names) != _COLUMNS:
-        raise InputError(f"{path}:{header_no}: header must be {','.join(_COLUMNS)}; got {header!r}")
-    out: dict[str, Body] = {}
-    for n, line in rows[1:]:
-        fields = [f.strip() for f in next(csv.reader([line]))]
-        if len(fields) != len(_COLUMNS):
-            raise InputError(f"{path}:{n}: expected {len(_COLUMNS)} fields, got {len(fields)}")
-        try:
-            nums = [float(x) for x in fields[2:]]
-        except ValueError:
-            raise InputError(f"{path}:{n}: a numeric field is not a number: {line!r}") from None
-        body = Body(fields[0], fields[1], *nums)
-        if body.central not in ("Sun", "Earth"):
-            raise InputError(f"{path}:{n}: central body must be Sun or Earth, got {body.central!r}")
-        if not (
-            np.all(np.isfinite(nums))
-            and body.a_au > 0
-            and 0 <= body.e < 1
-            and body.period_days > 0
-            and body.mass_ratio > 0
-        ):
-            raise InputError(f"{path}:{n}: need a_au > 0, 0 <= e < 1, period_days > 0, mass_ratio > 0: {line!r}")
-        out[body.name] = body
-    return out
-
-
-@lru_cache(maxsize=1)
-def _default_bodies() -> dict[str, Body]:
-    return load_bodies()
-
-
-def get_body(name: str | Body) -> Body:
-    """The named body of the default table (case-insensitive); an unknown name lists the valid ones."""
-    if isinstance(name, Body):
-        return name
-    bodies = _default_bodies()
-    for key, b in bodies.items():
-        if key.lower() == str(name).strip().lower():
-            return b
-    raise InputError(f"unknown Solar System body {name!r}; valid names are: {', '.join(bodies)}")
 
 
 # --------------------------------------------------------------------------- the open choices
@@ -370,145 +273,6 @@ def power_law_precession_per_orbit(eps_a: float, k: float, e: float) -> float:
 def per_century(per_orbit: float, period_days: float) -> float:
     """Convert an advance per orbit to the same unit per Julian century."""
     return per_orbit * DAYS_PER_CENTURY / period_days
-
-
-# --------------------------------------------------------------------------- bounds
-@dataclasses.dataclass(frozen=True)
-class Bound:
-    """A published bound: pass iff |prediction - central| <= tolerance.
-
-    For a measurement the tolerance is N_SIGMA standard errors; for an upper limit, the limit (central 0).
-    """
-
-    key: str
-    observable: str
-    body: str
-    central: float
-    tolerance: float
-    unit: str
-    source: str
-    check: bool  # True: the number was taken from an abstract or a secondary source, to be checked
-
-
-def _measured(key, observable, body, central, sigma, unit, source, check):
-    return Bound(key, observable, body, central, N_SIGMA * sigma, unit, source, check)
-
-
-BOUNDS: dict[str, Bound] = {
-    b.key: b
-    for b in [
-        _measured(
-            "cassini_gamma",
-            "Cassini gamma - 1 (force rescaling: gamma untouched)",
-            "Sun limb",
-            2.1e-5,
-            2.3e-5,
-            "",
-            "Bertotti, Iess & Tortora 2003, Nature 425, 374",
-            False,
-        ),
-        _measured(
-            "cassini_gamma_metric",
-            "Cassini gamma - 1 if CMSI rescaled the whole weak-field metric",
-            "Sun limb",
-            2.1e-5,
-            2.3e-5,
-            "",
-            "Bertotti, Iess & Tortora 2003, Nature 425, 374",
-            False,
-        ),
-        Bound(
-            "seed_cassini",
-            "the seed's comparison: eps(Saturn) vs 2.3e-5 (not like-for-like)",
-            "Saturn",
-            0.0,
-            SEED_CASSINI_SIGMA,
-            "",
-            "the seed document, using the Cassini sigma",
-            False,
-        ),
-        Bound(
-            "ephemerides",
-            "ephemerides: eps(Saturn) - eps(Earth) vs mass inside Saturn's orbit",
-            "Saturn",
-            0.0,
-            7.9e-11,
-            "",
-            "Pitjeva & Pitjev 2013, MNRAS 432, 3431 (< 7.9e-11 Msun)",
-            False,
-        ),
-        _measured(
-            "precession_mercury",
-            "perihelion precession, EPM2011",
-            "Mercury",
-            -2.0,
-            3.0,
-            "mas/cy",
-            "Pitjeva & Pitjev 2013, MNRAS 432, 3431 (EPM2011)",
-            True,
-        ),
-        _measured(
-            "precession_mars",
-            "perihelion precession, EPM2011",
-            "Mars",
-            -0.020,
-            0.037,
-            "mas/cy",
-            "Pitjeva & Pitjev 2013, MNRAS 432, 3431 (EPM2011)",
-            True,
-        ),
-        _measured(
-            "precession_saturn",
-            "perihelion precession, EPM2011",
-            "Saturn",
-            -0.32,
-            0.47,
-            "mas/cy",
-            "Pitjeva & Pitjev 2013, MNRAS 432, 3431 (EPM2011)",
-            True,
-        ),
-        _measured(
-            "precession_saturn_inpop",
-            "perihelion precession, INPOP15a",
-            "Saturn",
-            0.05,
-            0.20,
-            "mas/cy",
-            "Fienga et al. 2016 (INPOP15a)",
-            True,
-        ),
-        Bound(
-            "saturn_accel",
-            "anomalous radial acceleration at Saturn (Cassini ranging)",
-            "Saturn",
-            0.0,
-            1e-14,
-            "m/s^2",
-            "Cassini ranging, ~1e-14 m/s^2 level (e.g. Hees et al. 2014, PRD 89, 102002)",
-            True,
-        ),
-        _measured(
-            "llr_gdot",
-            "lunar laser ranging: Gdot/G",
-            "Moon",
-            4e-13,
-            9e-13,
-            "1/yr",
-            "Williams, Turyshev & Boggs 2004, PRL 93, 261101",
-            False,
-        ),
-        _measured(
-            "llr_beta",
-            "lunar laser ranging: beta - 1 (proxy: lunar perigee advance as beta)",
-            "Moon",
-            1.2e-4,
-            1.1e-4,
-            "",
-            "Williams, Turyshev & Boggs 2004, PRL 93, 261101",
-            False,
-        ),
-    ]
-}
 
 
 def _orbit_precession(body: Body, definition, params, sigma_v_model) -> float:
