@@ -38,7 +38,7 @@ MAX_CELL_LINES = 60
 class Import:
     """One import statement of a package module: where it is and which package module it names."""
 
-    source: str  # importing module, dotted (cmsi_lib.fit)
+    source: str  # importing module, dotted (cmsi_lib.fitting)
     target: str  # imported package module, dotted (cmsi_lib.sparc); "" when outside the package
     path: Path
     line: int
