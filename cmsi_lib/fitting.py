@@ -264,7 +264,7 @@ def fit_galaxy(
     """Maximum-posterior fit of one galaxy with one model.
 
     galaxy: a ``sparc.Galaxy``; model_name: a name in ``models.MODEL_NAMES`` or a ``Model``;
-    params: the CMSI parameters (used by the CMSI models only); options: a ``sparc.SparcOptions``
+    params: the CMSI parameters (used by the CMSI models only); options: a ``options.SparcOptions``
     for the CMSI models; mask: boolean array of the points to fit (default all);
     nuisance: "full" (Ups, D, Inc free with priors), "ups" or "none" (SPARC's values held fixed).
     A galaxy with fewer than k_model + min_dof points is skipped (``success`` False, with the reason);

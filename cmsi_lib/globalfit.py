@@ -14,8 +14,9 @@ from collections.abc import Iterable, Mapping
 import numpy as np
 from scipy.interpolate import CubicSpline
 
-from . import models, sparc
+from . import models
 from .kernel import InputError, NoSelfConsistentSolution
+from .options import SparcOptions
 from .params import Params
 from .sweep import SweepRunner
 
@@ -226,7 +227,7 @@ def global_fit(
     runner: an open ``sweep.SweepRunner`` to use (else one is started with scheduler, n_workers).
     """
     t0 = time.perf_counter()
-    options = sparc.SparcOptions() if options is None else options
+    options = SparcOptions() if options is None else options
     grid_logs = _grid_logs(free, grids, base)
     names = list(sample)
     folds = kfold_split(names, k_folds, seed) if k_folds else []

@@ -37,6 +37,7 @@ import numpy as np
 from . import kernel, rar, sparc
 from .curves import signed_sqrt, v_bar2
 from .kernel import InputError
+from .options import SparcOptions
 from .params import Params
 from .units import G_KPC_KMS2_MSUN, as_value
 
@@ -52,6 +53,8 @@ __all__ = [
     "get_model",
     "nfw_halo_speed2",
     "burkert_halo_speed2",
+    "CmsiCurve",
+    "cmsi_curve",
 ]
 
 #: every model name ``get_model`` accepts
@@ -338,7 +341,7 @@ class CMSI(Model):
     """CMSI: v^2 = F v_bar^2 (g = F g_bar), F from ``kernel.circular_speed``.
 
     params: a ``Params`` (the global CMSI parameters).
-    options: a ``sparc.SparcOptions`` giving vc_mode ("baryonic" default, "self-consistent", or the
+    options: a ``SparcOptions`` giving vc_mode ("baryonic" default, "self-consistent", or the
       circular "observed"), the sigma_v model and value, the Sigma definition and gas scale. Its
       mass-to-light ratios are NOT used: those are nuisance parameters here.
     free: CMSI parameters fitted per galaxy (e.g. ("chi0",) for model "cmsi_chi0"), in log10
@@ -362,9 +365,9 @@ class CMSI(Model):
     _UNITS = {"ell0": "kpc", "sigma_ref": "Msun/pc^2"}
 
     def __init__(self, params: Params = Params(), options=None, free: tuple[str, ...] = ()):
-        options = sparc.SparcOptions() if options is None else options
-        if not isinstance(options, sparc.SparcOptions):
-            raise InputError(f"CMSI options must be a cmsi_lib.sparc.SparcOptions, got {type(options).__name__}")
+        options = SparcOptions() if options is None else options
+        if not isinstance(options, SparcOptions):
+            raise InputError(f"CMSI options must be a cmsi_lib.SparcOptions, got {type(options).__name__}")
         for f in free:
             if f not in self.FREE_BOUNDS:
                 raise InputError(f"free = {f!r} is not a CMSI parameter; valid: {list(self.FREE_BOUNDS)}")
@@ -457,7 +460,7 @@ class BoundCMSI(BoundModel):
 
 def get_model(name: str, **options) -> Model:
     """The model called ``name`` (one of ``MODEL_NAMES``). The CMSI models take ``params`` (a Params)
-    and ``options`` (a ``sparc.SparcOptions``); see ``CMSI``."""
+    and ``options`` (a ``SparcOptions``); see ``CMSI``."""
     if name not in MODEL_NAMES:
         raise InputError(f"unknown model {name!r}; valid models are {MODEL_NAMES}")
     if name.startswith("cmsi"):
@@ -468,3 +471,32 @@ def get_model(name: str, **options) -> Model:
     if name in ("rar", "rar_free"):
         return RAR(free_g_dagger=(name == "rar_free"))
     return {"newton": Newton, "nfw": NFW, "burkert": Burkert}[name]()
+
+
+# --------------------------------------------------------------------------- the unfitted CMSI curve
+@dataclasses.dataclass(frozen=True)
+class CmsiCurve:
+    """CMSI on one galaxy at the data radii: speed v [km/s], F, and the inputs used."""
+
+    v: np.ndarray
+    F: np.ndarray
+    v_c: np.ndarray
+    sigma_v: np.ndarray
+    Sigma: np.ndarray
+
+
+def cmsi_curve(galaxy, params: Params, options: SparcOptions = SparcOptions()) -> CmsiCurve:
+    """CMSI's circular speed [km/s] and enhancement F on ``galaxy`` at the data radii, unfitted: the
+    mass-to-light ratios of ``options``, SPARC's distance and inclination, |v| (no sign where v_bar^2 < 0).
+
+    The pages and chapters draw this curve; the fits use :meth:`CMSI.bind` (nuisance parameters free).
+
+    May raise :class:`cmsi_lib.kernel.NoSelfConsistentSolution` for vc_mode "self-consistent".
+    """
+    vb = galaxy.v_bar(options.ups_disk, options.ups_bul)
+    sv = sparc.sigma_v(galaxy, options.sigma_v_model, options.sigma_v_value, options.ups_disk, options.ups_bul)
+    S = sparc.surface_density(galaxy, options.sigma_definition, options.ups_disk, options.ups_bul, options.gas_scale)
+    v = kernel.circular_speed(galaxy.R, vb, sv, S, params, options.vc_mode, v_obs=galaxy.v_obs)
+    vc = {"baryonic": np.abs(vb), "self-consistent": v, "observed": galaxy.v_obs}[options.vc_mode]
+    F = kernel.enhancement(galaxy.R, vc, sv, S, params)
+    return CmsiCurve(v=v, F=F, v_c=vc, sigma_v=sv, Sigma=S)

@@ -41,6 +41,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from . import datafiles, paths, sparc
+from .options import SparcOptions
 from .results import atomic_write_text
 
 __all__ = [
@@ -428,7 +429,7 @@ def run_atlas(
         raise ValueError(f"workers = {workers!r} is not valid; it must be an integer >= 0")
     all_names = sparc.galaxy_names()
     selected = all_names if not galaxies else [sparc.check_galaxy_name(n) for n in dict.fromkeys(galaxies)]
-    options = options if options is not None else sparc.SparcOptions()
+    options = options if options is not None else SparcOptions()
 
     rid = run_id(params, options)
     folder = run_dir(rid)

@@ -31,7 +31,7 @@ import numpy as np
 from astropy.io import ascii
 from astropy.io.ascii.core import InconsistentTableError
 
-from . import datafiles, kernel
+from . import datafiles
 from .curves import signed_sqrt, v_bar2
 from .errors import SparcFormatError, UnknownGalaxyError
 from .units import G_KPC_KMS2_MSUN
@@ -60,9 +60,6 @@ __all__ = [
     "disk_scale_height",
     "UPS_DISK",
     "UPS_BUL",
-    "SparcOptions",
-    "CmsiCurve",
-    "cmsi_prediction",
     "check_galaxy_name",
     "gas_surface_density",
 ]
@@ -238,16 +235,16 @@ class Galaxy:
 
     def v_bar_squared(self, ups_disk: float = UPS_DISK, ups_bul: float = UPS_BUL) -> np.ndarray:
         """Signed v_bar^2 [(km/s)^2] from the signed components (see :meth:`v_bar`)."""
-        _check_ups(ups_disk, ups_bul)
+        check_ups(ups_disk, ups_bul)
         return v_bar2(self.v_gas, self.v_disk, self.v_bul, ups_disk, ups_bul)
 
     def sigma_stellar(self, ups_disk: float = UPS_DISK, ups_bul: float = UPS_BUL) -> np.ndarray:
         """Stellar surface density [Msun/pc^2] = Ups_d SBdisk + Ups_b SBbul at the data radii."""
-        _check_ups(ups_disk, ups_bul)
+        check_ups(ups_disk, ups_bul)
         return ups_disk * self.sb_disk + ups_bul * self.sb_bul
 
 
-def _check_ups(ups_disk: float, ups_bul: float) -> None:
+def check_ups(ups_disk: float, ups_bul: float) -> None:
     for name, v in (("ups_disk", ups_disk), ("ups_bul", ups_bul)):
         if not (isinstance(v, (int, float, np.floating)) and math.isfinite(v) and v >= 0):
             raise ValueError(f"{name} = {v!r} is not valid; it must be a finite mass-to-light ratio >= 0 Msun/Lsun")
@@ -491,77 +488,3 @@ def surface_density(
     if definition == "stellar+gas":
         s = s + gas_surface_density(galaxy, gas_scale)
     return s
-
-
-# --------------------------------------------------------------------------- CMSI on a SPARC galaxy
-@dataclasses.dataclass(frozen=True)
-class SparcOptions:
-    """The modelling choices CMSI needs on SPARC and the seed leaves open (see the data chapter).
-
-    vc_mode: the v_c in F, one of :data:`cmsi_lib.kernel.VC_MODES` ("baryonic" is not circular).
-    sigma_v_model, sigma_v_value [km/s]: see :func:`sigma_v`.
-    sigma_definition, gas_scale [Rdisk]: see :func:`surface_density`.
-    ups_disk, ups_bul [Msun/Lsun]: the 3.6 um mass-to-light ratios.
-    """
-
-    vc_mode: str = "baryonic"
-    sigma_v_model: str = "constant"
-    sigma_v_value: float = SIGMA_V_DEFAULT
-    sigma_definition: str = "stellar"
-    ups_disk: float = UPS_DISK
-    ups_bul: float = UPS_BUL
-    gas_scale: float = GAS_SCALE_DEFAULT
-
-    def __post_init__(self):
-        choices = (
-            ("vc_mode", kernel.VC_MODES),
-            ("sigma_v_model", SIGMA_V_MODELS),
-            ("sigma_definition", SIGMA_DEFINITIONS),
-        )
-        for name, valid in choices:
-            if getattr(self, name) not in valid:
-                raise ValueError(f"option {name} = {getattr(self, name)!r} is not valid; choose one of {valid}")
-        for name, text in (("sigma_v_value", "> 0 km/s"), ("gas_scale", "> 0 (units of Rdisk)")):
-            v = getattr(self, name)
-            try:
-                ok = math.isfinite(float(v)) and float(v) > 0
-            except (TypeError, ValueError):
-                ok = False
-            if not ok:
-                raise ValueError(f"option {name} = {v!r} is not valid; valid range: {text}")
-            object.__setattr__(self, name, float(v))
-        _check_ups(float(self.ups_disk), float(self.ups_bul))
-        object.__setattr__(self, "ups_disk", float(self.ups_disk))
-        object.__setattr__(self, "ups_bul", float(self.ups_bul))
-
-    def as_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    def differs_from_defaults(self) -> dict:
-        d = SparcOptions()
-        return {k: v for k, v in self.as_dict().items() if getattr(d, k) != v}
-
-
-@dataclasses.dataclass(frozen=True)
-class CmsiCurve:
-    """CMSI on one galaxy at the data radii: speed v [km/s], F, and the inputs used."""
-
-    v: np.ndarray
-    F: np.ndarray
-    v_c: np.ndarray
-    sigma_v: np.ndarray
-    Sigma: np.ndarray
-
-
-def cmsi_prediction(galaxy: Galaxy, params, options: SparcOptions = SparcOptions()) -> CmsiCurve:
-    """CMSI's circular speed and enhancement F on ``galaxy`` for ``params`` and ``options``.
-
-    May raise :class:`cmsi_lib.kernel.NoSelfConsistentSolution` for vc_mode "self-consistent".
-    """
-    vb = galaxy.v_bar(options.ups_disk, options.ups_bul)
-    sv = sigma_v(galaxy, options.sigma_v_model, options.sigma_v_value, options.ups_disk, options.ups_bul)
-    S = surface_density(galaxy, options.sigma_definition, options.ups_disk, options.ups_bul, options.gas_scale)
-    v = kernel.circular_speed(galaxy.R, vb, sv, S, params, options.vc_mode, v_obs=galaxy.v_obs)
-    vc = {"baryonic": np.abs(vb), "self-consistent": v, "observed": galaxy.v_obs}[options.vc_mode]
-    F = kernel.enhancement(galaxy.R, vc, sv, S, params)
-    return CmsiCurve(v=v, F=F, v_c=vc, sigma_v=sv, Sigma=S)

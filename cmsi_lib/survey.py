@@ -16,6 +16,7 @@ from . import models, results, sparc
 from .fitting import FitResult, fit_sample, summarize
 from .globalfit import GlobalFit, global_fit
 from .kernel import InputError, NoSelfConsistentSolution
+from .options import SparcOptions
 from .params import Params
 from .results import load_survey
 from .sweep import SweepRunner
@@ -117,14 +118,14 @@ def run_survey(
     k-fold CV, and the global fit redone for each option in ``SURVEY_VARIANTS``.
 
     params: the CMSI parameters "as they stand" (default: the seed's) and the base of the global
-    fit; options: the baseline ``sparc.SparcOptions``; cuts: ``sparc.QualityCuts`` (default the
+    fit; options: the baseline ``SparcOptions``; cuts: ``sparc.QualityCuts`` (default the
     standard RAR cuts). With ``write`` the results go to results/survey/ (atomically, see
     ``results.write_survey``): global_fit.json (``results.survey_global_fit_file``), fits.ecsv (one
     row per galaxy and model), points.ecsv (per point: data and every model's speed at its best fit)
     and summary.json. Returns the summary (also what ``cmsi survey --json`` prints).
     """
     t_start = time.perf_counter()
-    options = sparc.SparcOptions() if options is None else options
+    options = SparcOptions() if options is None else options
     cuts = sparc.QualityCuts() if cuts is None else cuts
     unknown = [m for m in models_to_fit if m not in SURVEY_MODELS]
     if unknown:

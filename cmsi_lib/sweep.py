@@ -24,9 +24,10 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from tqdm.auto import tqdm
 
-from . import models, sparc
+from . import models
 from .fitting import fit_galaxy
 from .kernel import InputError
+from .options import SparcOptions
 from .params import Params
 
 __all__ = ["SweepResult", "SweepRunner", "run_sweep"]
@@ -147,7 +148,7 @@ class SweepRunner:
         model_name: str = "cmsi",
     ) -> SweepResult:
         """Fit every galaxy of ``sample`` (name -> Galaxy or (Galaxy, mask)) at every parameter set."""
-        options = sparc.SparcOptions() if options is None else options
+        options = SparcOptions() if options is None else options
         param_sets = list(param_sets)
         for p in param_sets:
             if not isinstance(p, Params):

@@ -9,6 +9,7 @@ from test_models import synthetic_galaxy
 
 from cmsi_lib import Params, fitting, globalfit, kernel, models, sparc
 from cmsi_lib.kernel import InputError
+from cmsi_lib.options import SparcOptions
 
 
 def halo_galaxy(kind: str, a: float, b: float, noise: float = 0.0, seed: int = 1):
@@ -77,7 +78,7 @@ def test_too_few_points_is_skipped_with_reason():
 
 def test_no_self_consistent_solution_is_reported_not_raised():
     g = synthetic_galaxy(v_disk=np.full(20, 250.0))
-    m = models.get_model("cmsi", params=Params(chi0=1e9), options=sparc.SparcOptions(vc_mode="self-consistent"))
+    m = models.get_model("cmsi", params=Params(chi0=1e9), options=SparcOptions(vc_mode="self-consistent"))
     with pytest.raises(kernel.NoSelfConsistentSolution):
         m.v_model(None, g)
     r = fitting.fit_galaxy(g, m)

@@ -7,6 +7,7 @@ import pytest
 
 from cmsi_lib import runner, sparc
 from cmsi_lib.cli import main
+from cmsi_lib.options import SparcOptions
 from cmsi_lib.params import Params
 
 
@@ -22,9 +23,9 @@ def test_page_file_names_are_safe_and_documented():
 
 def test_run_id_separates_parameter_sets_and_options():
     p = Params()
-    assert runner.run_id(p, sparc.SparcOptions()) == p.hash
-    assert runner.run_id(Params(chi0=1e6), sparc.SparcOptions()) != p.hash
-    other = runner.run_id(p, sparc.SparcOptions(sigma_v_model="stellar-disk"))
+    assert runner.run_id(p, SparcOptions()) == p.hash
+    assert runner.run_id(Params(chi0=1e6), SparcOptions()) != p.hash
+    other = runner.run_id(p, SparcOptions(sigma_v_model="stellar-disk"))
     assert other.startswith(p.hash + "-") and other != p.hash
 
 
@@ -41,7 +42,7 @@ def test_unknown_galaxy_starts_no_page(tmp_path, monkeypatch):
     monkeypatch.setenv("CMSI_RESULTS_DIR", str(tmp_path / "results"))
     pages = tmp_path / "pages"
     with pytest.raises(sparc.UnknownGalaxyError, match="NGC3198"):
-        runner.run_atlas(Params(), sparc.SparcOptions(), ["NGC3198", "NGC 3198x"], pages=pages, progress=False)
+        runner.run_atlas(Params(), SparcOptions(), ["NGC3198", "NGC 3198x"], pages=pages, progress=False)
     assert not pages.exists() and not (tmp_path / "results" / "runs").exists()
 
 

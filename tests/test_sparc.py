@@ -9,7 +9,8 @@ import shutil
 import numpy as np
 import pytest
 
-from cmsi_lib import datafiles, sparc
+from cmsi_lib import datafiles, models, sparc
+from cmsi_lib.options import SparcOptions
 from cmsi_lib.params import Params
 
 PUBLISHED_RAR_POINTS = 2693  # McGaugh, Lelli & Schombert 2016 (PRL 117, 201101): 2693 points
@@ -108,12 +109,12 @@ def test_gas_disk_holds_the_helium_corrected_hi_mass():
     assert np.all(both > stellar)
 
 
-def test_cmsi_prediction_limits():
+def test_cmsi_curve_limits():
     g = sparc.get_galaxy("NGC3198")
-    off = sparc.cmsi_prediction(g, Params(chi0=0.0))
+    off = models.cmsi_curve(g, Params(chi0=0.0))
     np.testing.assert_allclose(off.F, 1.0)
     np.testing.assert_allclose(off.v, np.abs(g.v_bar()))
-    strong = sparc.cmsi_prediction(g, Params(chi0=1e6))
+    strong = models.cmsi_curve(g, Params(chi0=1e6))
     assert np.all(strong.F >= off.F) and np.any(strong.F > 1.01)
 
 
@@ -125,9 +126,9 @@ def test_unknown_galaxy_lists_the_closest_names():
 
 def test_invalid_options_are_rejected():
     with pytest.raises(ValueError, match="vc_mode"):
-        sparc.SparcOptions(vc_mode="fastest")
+        SparcOptions(vc_mode="fastest")
     with pytest.raises(ValueError, match="sigma_v_value"):
-        sparc.SparcOptions(sigma_v_value=float("nan"))
+        SparcOptions(sigma_v_value=float("nan"))
     with pytest.raises(ValueError, match="ups_disk"):
         sparc.get_galaxy("NGC3198").v_bar(ups_disk=-0.5)
 

@@ -17,12 +17,13 @@ import sys
 from .. import runner, sparc
 from ..book import build_book
 from ..kernel import VC_MODES
-from ..sparc import SIGMA_DEFINITIONS, SIGMA_V_MODELS, SparcOptions
+from ..options import SparcOptions
+from ..sparc import SIGMA_DEFINITIONS, SIGMA_V_MODELS
 from . import params_from_args, print_json
 
 
 def add_option_arguments(p) -> None:
-    """The CMSI input options on SPARC (see ``cmsi_lib.sparc.SparcOptions``)."""
+    """The CMSI input options on SPARC (see ``cmsi_lib.options.SparcOptions``)."""
     d = SparcOptions()
     g = p.add_argument_group("CMSI inputs on SPARC (the choices the seed leaves open)")
     g.add_argument("--vc-mode", choices=VC_MODES, default=d.vc_mode, help=f"v_c in F (default {d.vc_mode})")

@@ -12,6 +12,7 @@ import sys
 
 from .. import sparc
 from ..errors import InputError
+from ..options import SparcOptions
 from ..survey import SURVEY_MODELS, run_survey
 from . import params_from_args, print_json
 
@@ -46,7 +47,7 @@ def register(sub, common):
         action="store_true",
         help="no quality cuts: all 175 galaxies and points (default: the standard RAR cuts)",
     )
-    o = p.add_argument_group("CMSI options on SPARC (see cmsi_lib.sparc.SparcOptions)")
+    o = p.add_argument_group("CMSI options on SPARC (see cmsi_lib.options.SparcOptions)")
     o.add_argument("--vc-mode", default=None, help="baryonic (default), self-consistent or observed")
     o.add_argument("--sigma-v-model", default=None, help="constant (default) or stellar-disk")
     o.add_argument("--sigma-v-value", type=float, default=None, help="sigma_v or its floor [km/s] (default 10)")
@@ -76,7 +77,7 @@ def run(args):
         if v is not None
     }
     try:
-        options = sparc.SparcOptions(**opt)
+        options = SparcOptions(**opt)
     except ValueError as exc:
         raise InputError(str(exc)) from None
     cuts = sparc.QualityCuts(None, None, None) if args.all_galaxies else sparc.QualityCuts()
