@@ -3,27 +3,32 @@
     from cmsi_lib import Params, enhancement
     F = enhancement(R_kpc, v_c_kms, sigma_v_kms, Sigma_Msun_pc2, Params(chi0=800))
 
-Modules (one concern each):
+Modules (one concern each; imports run one way, from the top of this list down):
+    errors        every exception, under one root class (CMSIError)
     params        Params: the CMSI parameters, validated and hashable
-    kernel        the factors of F, F itself (and F - 1 as `boost`), the v_c modes
-    units         constants in kpc, km/s, Msun (from astropy)
+    units, curves constants in kpc, km/s, Msun (astropy); signed v_bar^2 and the required F
+    kernel        the factors of F, F itself (and F - 1 as `boost`), the v_c modes, inversions
     rar           the radial acceleration relation (the MOND-like baseline)
+    anchors       published numbers the book is checked against (read by chapters and tests)
     datafiles     checksum-verified input files (pooch, or the CMSI_DATA_DIR mirror)
-    sparc         SPARC Tables 1-2: galaxies, cuts, and the sigma_v / Sigma options CMSI needs
-    models, fit   Newton, RAR, NFW, Burkert, CMSI; nuisance-prior fits, global fit with CV
-    sweep         parameter sweeps through Dask (local cluster or a scheduler address)
-    solar_system, milky_way, clusters   the other tests against data
-    claims        the seed's quantitative claims recomputed (the claims ledger)
+    data          sparc (Tables 1-2, galaxies, cuts, sigma_v/Sigma estimates), milky_way_data,
+                  milky_way_baryons (McMillan17 via galpy), cluster_data, solar_bodies, solar_bounds
+    options       SparcOptions: the CMSI modelling choices on a SPARC galaxy
+    models        Newton, RAR, NFW, Burkert, CMSI; a model bound to a galaxy; the unfitted CMSI curve
+    fitting       per-galaxy nuisance-prior fits (and emcee); sweep: Dask; globalfit: global fit with CV
+    systems       one entry point each, returning a typed result: solar_system.analyse,
+                  milky_way.analyse, survey.run_survey, atlas.atlas_page, clusters.analyse
+                  (milky_way_fit, projection: their numerics)
+    claims        the seed's quantitative claims recomputed (a registry over one Assumptions record)
     audit         the derivation chapters' checks, and running them headless
-    runner        the per-galaxy papermill pages: cached, parallel (Dask), atomic
-    results, paths, book   where results live, atomic writes, the strict book build
+    runner        the per-galaxy papermill pages: cached, parallel (Dask), atomic. Knows no physics.
+    results, paths, book, page   where results live (atomic writes); the strict book build; page helpers
     cli           the ``cmsi`` command (one module per subcommand)
 """
 
+from .errors import CMSIError, InputError, NoSelfConsistentSolution, ParameterError
 from .kernel import (
     VC_MODES,
-    InputError,
-    NoSelfConsistentSolution,
     boost,
     circular_speed,
     coherence_term,
@@ -33,7 +38,7 @@ from .kernel import (
     source_density_term,
     velocity_term,
 )
-from .params import ParameterError, Params
+from .params import Params
 
 __all__ = [
     "Params",
@@ -49,5 +54,6 @@ __all__ = [
     "VC_MODES",
     "InputError",
     "NoSelfConsistentSolution",
+    "CMSIError",
 ]
 __version__ = "0.1.0"
