@@ -15,6 +15,7 @@ interrupted run never leaves a half-written result.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import math
@@ -130,9 +131,28 @@ def write_survey(summary: dict, global_fit: dict, fits: dict) -> None:
     atomic_write_text(out / "summary.json", json.dumps(summary, indent=1, default=json_default))
 
 
-def load_survey() -> dict | None:
-    """The survey's results as written by ``survey.run_survey`` (``cmsi survey``), or None if absent:
-    {"summary": dict, "global_fit": dict, "fits": astropy Table, "points": astropy Table}."""
+@dataclasses.dataclass(frozen=True)
+class SurveyResult:
+    """The SPARC survey as written by ``survey.run_survey`` (``cmsi survey``).
+
+    summary: the summary (sample counts, each model's summary statistics, the global fit, the option
+    variants; what ``cmsi survey --json`` prints); global_fit: the global CMSI fit with its folds;
+    fits: one row per galaxy and model (astropy Table); points: per point, data and every model's speed.
+    """
+
+    summary: dict
+    global_fit: dict
+    fits: Table
+    points: Table
+
+    @property
+    def global_params(self) -> Params:
+        """The global fit's best CMSI parameters."""
+        return Params.from_mapping(self.global_fit["params"])
+
+
+def load_survey() -> SurveyResult | None:
+    """The survey's results as written by ``survey.run_survey`` (``cmsi survey``), or None if absent."""
     d = survey_dir()
     files = {
         "summary": d / "summary.json",
@@ -142,9 +162,9 @@ def load_survey() -> dict | None:
     }
     if not all(f.exists() for f in files.values()):
         return None
-    return {
-        "summary": json.loads(files["summary"].read_text()),
-        "global_fit": json.loads(files["global_fit"].read_text()),
-        "fits": Table.read(files["fits"], format="ascii.ecsv"),
-        "points": Table.read(files["points"], format="ascii.ecsv"),
-    }
+    return SurveyResult(
+        summary=json.loads(files["summary"].read_text()),
+        global_fit=json.loads(files["global_fit"].read_text()),
+        fits=Table.read(files["fits"], format="ascii.ecsv"),
+        points=Table.read(files["points"], format="ascii.ecsv"),
+    )
