@@ -17,7 +17,8 @@ Modules (one concern each; imports run one way, from the top of this list down):
     models        Newton, RAR, NFW, Burkert, CMSI; a model bound to a galaxy; the unfitted CMSI curve
     fitting       per-galaxy nuisance-prior fits (and emcee); sweep: Dask; globalfit: global fit with CV
     systems       one entry point each, returning a typed result: solar_system.analyse,
-                  milky_way.analyse, survey.run_survey (read back: results.load_survey -> SurveyResult), atlas.atlas_page, clusters.analyse
+                  milky_way.analyse, survey.run_survey (read back as results.SurveyResult),
+                  atlas.atlas_page, clusters.analyse
                   (milky_way_fit, projection: their numerics)
     claims        the seed's quantitative claims recomputed (a registry over one Assumptions record)
     audit         the derivation chapters' checks, and running them headless
