@@ -59,6 +59,20 @@ def _check(name: str, value) -> float:
     return x
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """yaml.SafeLoader that refuses a mapping key given twice (PyYAML keeps the last one silently)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen: dict[object, int] = {}
+        for key_node, _value in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            line = key_node.start_mark.line + 1
+            if key in seen:
+                raise ParameterError(f"line {line}: {key!r} is given twice (first on line {seen[key]}); give it once")
+            seen[key] = line
+        return super().construct_mapping(node, deep)
+
+
 @dataclasses.dataclass(frozen=True)
 class Params:
     """The global CMSI parameters (validated on construction; immutable)."""
@@ -90,7 +104,9 @@ class Params:
         """Read a YAML mapping ``name: value`` (unknown names and bad values are errors naming the file)."""
         path = Path(path)
         try:
-            data = yaml.safe_load(path.read_text()) or {}
+            data = yaml.load(path.read_text(), Loader=_UniqueKeyLoader) or {}
+        except ParameterError as exc:  # a key given twice (_UniqueKeyLoader)
+            raise ParameterError(f"parameter file {path}, {exc}") from None
         except FileNotFoundError:
             raise ParameterError(f"parameter file {path} does not exist") from None
         except yaml.YAMLError as exc:

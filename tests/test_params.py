@@ -7,6 +7,7 @@ import sys
 import pytest
 
 from cmsi_lib import ParameterError, Params
+from cmsi_lib.cli import main
 
 
 def test_defaults_are_the_seeds():
@@ -82,3 +83,19 @@ def test_hash_depends_on_values_only_and_is_stable_across_processes():
         env={"PYTHONHASHSEED": "123", "PATH": ""},
     ).stdout.strip()
     assert out == a.hash
+
+
+def test_yaml_key_given_twice_names_file_and_line(tmp_path):
+    f = tmp_path / "twice.yaml"
+    f.write_text("chi0: 1.0e6\nell0: 3.0\nchi0: 2.0e6\n")
+    with pytest.raises(ParameterError, match=r"twice\.yaml, line 3: 'chi0' is given twice \(first on line 1\)"):
+        Params.from_yaml(f)
+
+
+@pytest.mark.parametrize("command", [["run", "--no-book"], ["survey"]])
+@pytest.mark.parametrize("value", ["0", "-1", "two"])
+def test_worker_count_must_be_one_or_more(command, value, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main([*command, "--workers", value])
+    assert exc.value.code == 2
+    assert "--workers" in capsys.readouterr().err

@@ -23,6 +23,17 @@ from ..params import ParameterError, Params
 COMMAND_MODULES = ("audit", "data", "run", "survey", "solar", "milky_way", "clusters")
 
 
+def worker_count(text: str) -> int:
+    """argparse type of a worker count: an integer >= 1 (argparse reports the option and exits 2)."""
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer; a worker count must be 1 or more") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"{n} is not valid; a worker count must be 1 or more")
+    return n
+
+
 def common_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(add_help=False)
     g = p.add_argument_group("CMSI parameters and output")

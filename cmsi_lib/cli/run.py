@@ -19,7 +19,7 @@ from ..book import build_book
 from ..kernel import VC_MODES
 from ..options import SparcOptions
 from ..sparc import SIGMA_DEFINITIONS, SIGMA_V_MODELS
-from . import params_from_args, print_json
+from . import params_from_args, print_json, worker_count
 
 
 def add_option_arguments(p) -> None:
@@ -76,10 +76,10 @@ def register(sub, common):
     p.add_argument("--galaxies", nargs="+", metavar="NAME", help="only these galaxies (default: all 175)")
     p.add_argument(
         "--workers",
-        type=int,
+        type=worker_count,
         default=None,
         metavar="N",
-        help="local Dask worker processes (default: one per core; 0 = run in this process)",
+        help="local Dask worker processes, 1 or more (default: one per core)",
     )
     p.add_argument("--scheduler", metavar="ADDRESS", help="use an existing Dask scheduler, e.g. tcp://127.0.0.1:8786")
     p.add_argument(
@@ -100,8 +100,6 @@ def run(args):
         options = options_from_args(args)
         for name in args.galaxies or ():
             sparc.check_galaxy_name(name)
-        if args.workers is not None and args.workers < 0:
-            raise ValueError(f"--workers {args.workers} is not valid; it must be >= 0")
         if not args.timeout > 0:
             raise ValueError(f"--timeout {args.timeout} is not valid; it must be > 0 s")
     except (sparc.UnknownGalaxyError, ValueError) as exc:

@@ -14,7 +14,7 @@ from .. import sparc
 from ..errors import InputError
 from ..options import SparcOptions
 from ..survey import SURVEY_MODELS, run_survey
-from . import params_from_args, print_json
+from . import params_from_args, print_json, worker_count
 
 
 def register(sub, common):
@@ -58,7 +58,7 @@ def register(sub, common):
         default=None,
         help="'local' (default: a LocalCluster), 'serial', or a scheduler address tcp://host:port",
     )
-    d.add_argument("--workers", type=int, default=2, help="LocalCluster workers (default 2)")
+    d.add_argument("--workers", type=worker_count, default=2, help="LocalCluster workers, 1 or more (default 2)")
     d.add_argument("--progress", action="store_true", help="show progress bars")
     p.add_argument("--no-write", action="store_true", help="do not write results/survey/")
     p.set_defaults(func=run)
