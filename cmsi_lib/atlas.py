@@ -6,7 +6,8 @@
 The page compares, at the data radii of one SPARC galaxy and SPARC's distance and inclination:
 CMSI at the global parameters (nothing fitted to this galaxy; :func:`cmsi_lib.models.cmsi_curve`),
 Newtonian baryons and the RAR at the standard mass-to-light ratios, and the survey's per-galaxy fits
-(:func:`cmsi_lib.fitting.fit_galaxy`: NFW, Burkert and CMSI with its own chi0 by default).
+(read from the survey's results, ``results.survey_galaxy_fits``, not refitted: NFW, Burkert and CMSI
+with its own chi0 by default, on the survey's points; galaxies outside the survey's sample have none).
 Speeds in km/s, radii in kpc, chi^2 dimensionless. The runner writes ``page.row`` as the galaxy's row.
 """
 
@@ -16,7 +17,7 @@ import dataclasses
 
 import numpy as np
 
-from . import fitting, rar, sparc
+from . import rar, results, sparc
 from .curves import required_enhancement
 from .errors import NoSelfConsistentSolution
 from .fitting import FitResult
@@ -101,17 +102,33 @@ class AtlasPage:
 
 
 def _fits(g: sparc.Galaxy, params: Params, options: SparcOptions, models) -> tuple[dict, list]:
+    """The survey's fits of ``g`` for ``models`` (read, not refitted), and notes on what is missing."""
+    if not models:
+        return {}, []
+    stored = results.survey_galaxy_fits(g.name)
+    if stored is None:
+        why = "not in the survey's sample" if results.survey_has_run() else "the survey has not run"
+        return {}, [f"No survey fits for this galaxy: {why} (see the survey chapter for its cuts)."]
     fitted, notes = {}, []
     for model in models:
-        try:
-            res = fitting.fit_galaxy(g, model, params, options=options)
-        except Exception as exc:  # a fit problem must not lose the page
-            notes.append(f"{model}: fit failed ({type(exc).__name__}: {exc})")
-            continue
-        if res.success and res.v_model is not None:
+        res = stored.fits.get(model)
+        if res is None:
+            notes.append(f"{model}: not fitted by the survey")
+        elif res.success and res.v_model is not None:
             fitted[model] = res
         else:
             notes.append(f"{model}: {res.reason}")
+    survey_params = stored.params
+    if "cmsi_chi0" in fitted and survey_params is not None:
+        differ = {k for k, v in params.as_dict().items() if k != "chi0" and survey_params.as_dict().get(k) != v}
+        if differ:
+            notes.append(
+                "cmsi_chi0: the survey fitted chi0 at its own values of " + ", ".join(sorted(differ)) + ", which "
+                "differ from this run's; rerun `cmsi survey` with this run's parameters to compare like with like."
+            )
+    if fitted and stored.options is not None and stored.options != options.as_dict():
+        changed = sorted(k for k, v in options.as_dict().items() if stored.options.get(k) != v)
+        notes.append(f"The survey fitted at its own options ({', '.join(changed)} differ from this run's).")
     return fitted, notes
 
 

@@ -143,6 +143,38 @@ class FitResult:
         out["at_bound"] = ",".join(k for k, v in self.at_bound.items() if v)
         return out
 
+    _ARRAYS = ("R", "v_obs", "e_v_obs", "v_bar", "v_model", "mask")
+
+    def record(self) -> dict:
+        """The whole result as plain JSON-able data (arrays as lists; non-finite numbers as None):
+        what the survey stores per galaxy and an atlas page reads back (:meth:`from_record`)."""
+
+        def plain(v):
+            v = v.item() if hasattr(v, "item") else v
+            return None if isinstance(v, float) and not math.isfinite(v) else v
+
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in self._ARRAYS}
+        out = {
+            k: ({kk: plain(vv) for kk, vv in v.items()} if isinstance(v, dict) else plain(v)) for k, v in out.items()
+        }
+        for k in self._ARRAYS:
+            a = getattr(self, k)
+            out[k] = None if a is None else [plain(x) for x in np.asarray(a).tolist()]
+        return out
+
+    @classmethod
+    def from_record(cls, rec: Mapping) -> FitResult:
+        """The inverse of :meth:`record` (None -> NaN in numbers and arrays)."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        kw = {k: v for k, v in rec.items() if k in names}
+        for k in ("chi2", "chi2_prior", "chi2_red", "aic", "bic", "seconds"):
+            kw[k] = math.nan if kw.get(k) is None else float(kw[k])
+        kw["best"] = {k: math.nan if v is None else v for k, v in kw.get("best", {}).items()}
+        for k in cls._ARRAYS:
+            if kw.get(k) is not None:
+                kw[k] = np.array(kw[k], dtype=bool if k == "mask" else float)
+        return cls(**kw)
+
 
 # --------------------------------------------------------------------------- one galaxy
 @dataclasses.dataclass

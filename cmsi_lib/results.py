@@ -8,6 +8,8 @@ Results travel as data files, never as rendered output:
     results/survey/fits.ecsv             one row per galaxy and model (``FitResult.row``)
     results/survey/points.ecsv           per point: data and every model's speed at its best fit
     results/survey/summary.json          the survey's summary (``survey.run_survey``)
+    results/survey/galaxies/<NAME>.json  one galaxy's fits, every model, arrays included (what its
+                                         atlas page reads: ``survey_galaxy_fits``)
 
 Writers replace files atomically (write a temporary file in the same folder, then rename), so an
 interrupted run never leaves a half-written result.
@@ -27,7 +29,9 @@ import numpy as np
 from astropy.table import Table
 
 from . import paths
+from .fitting import FitResult
 from .params import Params
+from .sparc import file_stem
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -128,6 +132,22 @@ def write_survey(summary: dict, global_fit: dict, fits: dict) -> None:
     rows = [r.row() for rs in fits.values() for r in rs]
     atomic_write_text(out / "fits.ecsv", table_text(rows))
     atomic_write_text(out / "points.ecsv", table_text(_point_rows(fits)))
+    by_galaxy: dict[str, dict] = {}
+    for label, rs in fits.items():
+        for r in rs:
+            by_galaxy.setdefault(r.galaxy, {})[label] = r.record()
+    gal_dir = out / "galaxies"
+    for name, recs in by_galaxy.items():
+        atomic_write_text(
+            gal_dir / f"{file_stem(name)}.json",
+            json.dumps(
+                {"galaxy": name, "params": summary.get("params"), "options": summary.get("options"), "fits": recs}
+            ),
+        )
+    stems = {file_stem(n) for n in by_galaxy}
+    for f in gal_dir.glob("*.json"):  # a galaxy that left the sample (other cuts) keeps no stale record
+        if f.stem not in stems:
+            f.unlink()
     atomic_write_text(out / "summary.json", json.dumps(summary, indent=1, default=json_default))
 
 
@@ -149,6 +169,37 @@ class SurveyResult:
     def global_params(self) -> Params:
         """The global fit's best CMSI parameters."""
         return Params.from_mapping(self.global_fit["params"])
+
+
+@dataclasses.dataclass(frozen=True)
+class GalaxyFits:
+    """The survey's fits of one galaxy: model -> FitResult (arrays at all its radii, ``mask`` = the
+    survey's points), and the CMSI parameters the survey ran at (the base of its CMSI fits)."""
+
+    galaxy: str
+    params: Params | None
+    options: dict | None  # ``SparcOptions.as_dict()`` of the survey
+    fits: dict[str, FitResult]
+
+
+def survey_has_run() -> bool:
+    """Whether ``cmsi survey`` has written its summary."""
+    return (survey_dir() / "summary.json").exists()
+
+
+def survey_galaxy_fits(name: str) -> GalaxyFits | None:
+    """The survey's fits of galaxy ``name``, or None when the galaxy is not in the survey's sample or
+    the survey has not run (a record that does not parse, or names another galaxy, counts as absent)."""
+    f = survey_dir() / "galaxies" / f"{file_stem(name)}.json"
+    try:
+        rec = json.loads(f.read_text())
+        if rec.get("galaxy") != name:
+            return None
+        params = Params.from_mapping(rec["params"]) if rec.get("params") else None
+        fits = {model: FitResult.from_record(r) for model, r in rec["fits"].items()}
+        return GalaxyFits(name, params, rec.get("options"), fits)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
 
 
 def load_survey() -> SurveyResult | None:

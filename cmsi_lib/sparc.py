@@ -25,6 +25,7 @@ import dataclasses
 import difflib
 import functools
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +38,7 @@ from .errors import SparcFormatError, UnknownGalaxyError
 from .units import G_KPC_KMS2_MSUN
 
 __all__ = [
+    "file_stem",
     "TABLE1_FILE",
     "TABLE2_FILE",
     "SparcFormatError",
@@ -302,6 +304,13 @@ def _galaxies() -> dict[str, Galaxy]:
 def load_galaxies() -> dict[str, Galaxy]:
     """All 175 galaxies, name -> :class:`Galaxy`, in Table-1 order (cached; the records are immutable)."""
     return dict(_galaxies())
+
+
+def file_stem(name: str) -> str:
+    """File-name stem of a galaxy's files (atlas page, survey record): the name with '+' -> 'p' and
+    any other character outside [A-Za-z0-9_-] -> '_' (SPARC names use only letters, digits and '-',
+    so today stem == name)."""
+    return re.sub(r"[^A-Za-z0-9_-]", "_", name.replace("+", "p"))
 
 
 def galaxy_names() -> list[str]:

@@ -3,7 +3,9 @@
 import numpy as np
 import pytest
 
+from cmsi_lib import fitting, results, sparc
 from cmsi_lib.atlas import AtlasRow, ModelStats, atlas_page
+from cmsi_lib.options import SparcOptions
 from cmsi_lib.params import Params
 
 
@@ -38,3 +40,46 @@ def test_row_flat_columns_and_required(page_off):
     # the required enhancement times v_bar^2 gives back v_obs^2
     g = page_off.galaxy
     np.testing.assert_allclose(page_off.required * page_off.v_bar**2, g.v_obs**2, rtol=1e-12)
+
+
+# --------------------------------------------------------------------------- the survey's fits on a page
+@pytest.fixture(scope="module")
+def nfw_fit():
+    """The survey's NFW fit of NGC3198 on the survey's points (the default cuts)."""
+    g = sparc.get_galaxy("NGC3198")
+    sample, _ = sparc.apply_cuts({"NGC3198": g}, sparc.QualityCuts())
+    return fitting.fit_galaxy(g, "nfw", mask=sample["NGC3198"][1])
+
+
+def _write(nfw_fit, params=Params(), options=SparcOptions()):
+    summary = {"global_fit": {}, "params": params.as_dict(), "options": options.as_dict()}
+    results.write_survey(summary, {}, {"nfw": [nfw_fit]})
+
+
+def test_page_without_survey_says_so(tmp_path, monkeypatch):
+    monkeypatch.setenv("CMSI_RESULTS_DIR", str(tmp_path))
+    page = atlas_page("NGC3198", Params(), fit_models=("nfw",))
+    assert page.fitted == {} and "the survey has not run" in page.fit_notes[0]
+
+
+def test_page_reads_the_survey_fit(tmp_path, monkeypatch, nfw_fit):
+    monkeypatch.setenv("CMSI_RESULTS_DIR", str(tmp_path))
+    _write(nfw_fit)
+    res = atlas_page("NGC3198", Params(), fit_models=("nfw",)).fitted["nfw"]
+    # the stored chi^2 is the data chi^2 of the stored curve on the survey's points (recomputed here)
+    m = res.mask
+    assert m.sum() == res.n_points < m.size  # the cuts drop points: the page shows the survey's sample
+    assert np.sum(((res.v_obs[m] - res.v_model[m]) / res.e_v_obs[m]) ** 2) == pytest.approx(res.chi2, rel=1e-9)
+    assert res.best == pytest.approx(nfw_fit.best, rel=1e-12)
+
+
+def test_page_names_what_differs_from_the_survey(tmp_path, monkeypatch, nfw_fit):
+    monkeypatch.setenv("CMSI_RESULTS_DIR", str(tmp_path))
+    _write(nfw_fit)
+    notes = atlas_page("NGC3198", Params(), SparcOptions(ups_disk=0.6), fit_models=("nfw",)).fit_notes
+    assert any("ups_disk" in n for n in notes)
+    # a galaxy outside the survey's sample, and a damaged record: no fit, a note, no traceback
+    assert "not in the survey's sample" in atlas_page("D512-2", Params(), fit_models=("nfw",)).fit_notes[0]
+    f = results.survey_dir() / "galaxies" / "NGC3198.json"
+    f.write_text(f.read_text()[:100])
+    assert atlas_page("NGC3198", Params(), fit_models=("nfw",)).fitted == {}
