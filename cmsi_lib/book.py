@@ -3,7 +3,9 @@
 jupyter-cache keys a chapter on its cell sources only, so a change in the library, the data
 registry or the results files the chapters read would otherwise be served from the cache. The
 inputs' hash is kept in ``_build/.inputs-hash``; when it changes the execution cache is dropped.
-Used by ``make book`` (``python -m cmsi_lib.book``) and by ``cmsi run``.
+Used by ``make book`` (``python -m cmsi_lib.book``) and by ``cmsi run``. A valid ``CMSI_DATA_DIR``
+(the Makefile exports it) is recorded in ``results/config.json`` so later commands find the same data
+(``datafiles.record_mirror``).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from . import paths
+from . import datafiles, paths
 
 
 def inputs_hash() -> str:
@@ -35,6 +37,7 @@ def inputs_hash() -> str:
 def build_book(strict: bool = True) -> int:
     """Run ``jupyter-book build`` on the repository; return its exit status."""
     root = paths.repo_root()
+    datafiles.record_mirror()  # before hashing: the config file is among the results hashed
     build = root / "_build"
     build.mkdir(exist_ok=True)
     stamp = build / ".inputs-hash"

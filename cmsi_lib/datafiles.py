@@ -1,5 +1,9 @@
 """Input data files: fetched from their official URLs with sha256 checks (pooch), or read
-from a local mirror folder named by ``CMSI_DATA_DIR``.
+from a local mirror folder: the one named by ``CMSI_DATA_DIR``, else the one recorded in
+``results/config.json`` (member ``"data_dir"``) by the last command that ran with a valid
+``CMSI_DATA_DIR`` (``make book`` exports it), so a later ``cmsi ...`` finds the data the build used.
+An explicit ``CMSI_DATA_DIR`` always wins; a recorded folder that no longer exists is an error
+naming the config file and the folder.
 
 The registry ``data/registry.txt`` lists, one file a line::
 
@@ -14,13 +18,28 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import json
+import logging
+import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from . import paths
 from .errors import DataFileError
 
-__all__ = ["DataFileError", "RegistryEntry", "registry", "fetch", "sha256"]
+__all__ = [
+    "DataFileError",
+    "RegistryEntry",
+    "registry",
+    "fetch",
+    "sha256",
+    "config_file",
+    "mirror_dir",
+    "record_mirror",
+]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -61,13 +80,87 @@ def _how_to_provide(entry: RegistryEntry) -> str:
     )
 
 
+def config_file() -> Path:
+    """``results/config.json``: where a command run with a valid ``CMSI_DATA_DIR`` records it."""
+    return paths.results_dir() / "config.json"
+
+
+def _read_config() -> dict:
+    """The config file as a dict ({} when absent; a malformed file is logged and ignored)."""
+    f = config_file()
+    try:
+        conf = json.loads(f.read_text())
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:
+        log.warning("ignoring %s: it does not parse as JSON (%s)", f, exc)
+        return {}
+    if not isinstance(conf, dict):
+        log.warning("ignoring %s: it holds a JSON %s, not an object", f, type(conf).__name__)
+        return {}
+    return conf
+
+
+def _recorded_mirror() -> Path | None:
+    """The mirror recorded in the config file, or None (absent, or not an absolute path: logged)."""
+    value = _read_config().get("data_dir")
+    if value is None:
+        return None
+    if not isinstance(value, str) or not Path(value).is_absolute():
+        log.warning("ignoring %s: its 'data_dir' %r is not an absolute path", config_file(), value)
+        return None
+    return Path(value)
+
+
+def mirror_dir() -> Path | None:
+    """The local data mirror: ``CMSI_DATA_DIR`` when set (it always wins), else the folder recorded in
+    :func:`config_file`, else None (files are downloaded). Raises DataFileError, naming the config file
+    and the folder, when the recorded folder no longer exists."""
+    env = paths.mirror_dir()
+    if env is not None:
+        return env
+    recorded = _recorded_mirror()
+    if recorded is not None and not recorded.is_dir():
+        raise DataFileError(
+            f"{config_file()} records the data mirror {recorded} (from a run with CMSI_DATA_DIR set, e.g. "
+            "make book), but that folder no longer exists. Set CMSI_DATA_DIR to the mirror's folder (the next "
+            f"command records it), or delete {config_file()} to download the files from their official URLs."
+        )
+    return recorded
+
+
+def record_mirror() -> Path | None:
+    """Record ``CMSI_DATA_DIR`` in :func:`config_file` when it names an existing folder (the file is
+    rewritten, atomically, only when the folder differs; its other members are kept). Returns the folder
+    recorded, or None when ``CMSI_DATA_DIR`` is unset or not a folder (nothing is written)."""
+    env = paths.mirror_dir()
+    if env is None or not env.is_dir():
+        return None
+    conf = _read_config()
+    if conf.get("data_dir") != str(env):
+        _atomic_write(config_file(), json.dumps({**conf, "data_dir": str(env)}, indent=1) + "\n")
+    return env
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    """``results.atomic_write_text`` (which this module cannot import: results -> sparc -> datafiles)."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 def fetch(name: str) -> Path:
     """Return a local, checksum-verified path for registry file ``name``."""
     reg = registry()
     if name not in reg:
         raise DataFileError(f"{name!r} is not in the data registry {paths.registry_file()}")
     entry = reg[name]
-    mirror = paths.mirror_dir()
+    mirror = mirror_dir()
     if mirror is not None and not mirror.is_dir():
         raise DataFileError(
             f"CMSI_DATA_DIR names {mirror}, which is not a folder. Point CMSI_DATA_DIR at the data mirror "
