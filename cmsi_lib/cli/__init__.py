@@ -20,7 +20,7 @@ from ..kernel import InputError
 from ..params import ParameterError, Params
 
 #: subcommand modules, in the order ``cmsi --help`` lists them
-COMMAND_MODULES = ("audit", "data", "run", "survey", "solar", "milky_way", "clusters")
+COMMAND_MODULES = ("audit", "data", "run", "survey", "solar", "milky_way", "clusters", "doctor")
 
 
 def worker_count(text: str) -> int:
