@@ -5,16 +5,33 @@ model with its halo, the RAR/MOND-like curve from v_bar, CMSI at the given param
 v_c mode, CMSI with chi0 fitted to the Milky Way alone (other parameters fixed) in each v_c mode,
 and CMSI at the SPARC survey's global fit when that result exists. The numbers are those of
 ``cmsi_lib.milky_way.analyse``, the entry point the book's chapter calls.
+
+The JSON document is a stage (``cmsi_lib.stages``, results/stages/milky-way/): printed from its entry
+when the parameters, choices, data, the SPARC survey's global fit, galpy's version and the code are
+unchanged; ``--force`` recomputes.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import importlib.metadata
 import math
+import os
+import sys
 
+from .. import datafiles, stages
 from .. import milky_way as mw
 from ..errors import InputError
 from ..kernel import VC_MODES
+from ..milky_way_data import EILERS_FILES, MROZ_FILE
+from ..results import survey_global_fit_file
 from . import params_from_args, print_json
+
+#: the modules the stage runs (their sources, and those they import, enter its key)
+MODULES = ("cmsi_lib.milky_way", "cmsi_lib.cli.milky_way")
+#: the data files the stage reads (their registry sha256 enter its key)
+DATA_FILES = (*EILERS_FILES.values(), MROZ_FILE)
 
 
 def register(sub, common):
@@ -61,6 +78,12 @@ def register(sub, common):
         metavar="FRAC",
         help="fractional systematic error added in quadrature (default 0; Eilers quote 0.02-0.05)",
     )
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="recompute even when results/stages/milky-way/ holds "
+        "this result (the galpy baryon grid keeps its own cache in results/milky_way/)",
+    )
     p.set_defaults(func=run)  # fmt: skip
 
 
@@ -102,23 +125,54 @@ def as_json(res: mw.MilkyWayResult) -> dict:
     }  # fmt: skip
 
 
+def _file_sha(path) -> str | None:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except FileNotFoundError:
+        return None
+
+
+def stage_inputs(params, options: mw.MilkyWayOptions) -> dict:
+    """What the Milky Way result depends on besides its data files and code: the parameters, the
+    choices, the SPARC survey's global fit file (its sha256; None before the survey has run), galpy's
+    version (the baryon grid) and where the data are read from (the JSON names the source file)."""
+    return {
+        "params": params.as_dict(),
+        "options": dataclasses.asdict(options),
+        "survey_global_fit_sha256": _file_sha(survey_global_fit_file()),
+        "galpy": importlib.metadata.version("galpy"),
+        "data_dir": str(datafiles.mirror_dir()),
+        "cache_dir": os.environ.get("CMSI_CACHE_DIR"),
+    }
+
+
+def milky_way_json(params, options: mw.MilkyWayOptions, force: bool = False) -> tuple[dict, bool]:
+    """``as_json(milky_way.analyse(params, options))`` through the stage cache: (document, was_cached)."""
+    return stages.run_stage("milky-way", stage_inputs(params, options), lambda: as_json(mw.analyse(params, options)),
+                            MODULES, DATA_FILES, force)  # fmt: skip
+
+
 def run(args):
     params = params_from_args(args)  # invalid parameters fail here, before any galpy work
-    res = mw.analyse(params, _options(args))  # a data-file error exits 2 in cmsi's main
+    options = _options(args)
+    datafiles.record_mirror()
+    doc, was_cached = milky_way_json(params, options, force=args.force)  # a data-file error exits 2
+    if was_cached:
+        print("cmsi milky-way: cached result (same inputs, data and code; --force recomputes)", file=sys.stderr)
     if args.json:
-        print_json(as_json(res))
+        print_json(doc)
         return 0
-    o, c, fit = res.options, res.curve, res.fit
-    print(f"{c.name}: {len(c)} points, errors {o.errors}; sigma_v {o.sigma_v}, "
-          f"Sigma from {o.sigma_components} within |z| < {o.zmax:g} kpc")  # fmt: skip
+    d, ch, fit = doc["data"], doc["choices"], doc["chi0_fit_detail"]
+    print(f"{d['name']}: {d['n']} points, errors {d['errors']}; sigma_v {ch['sigma_v']}, "
+          f"Sigma from {ch['sigma_components']} within |z| < {ch['zmax_kpc']:g} kpc")  # fmt: skip
     print(f"{'model':40s} {'chi2':>12s} {'chi2/N':>10s}  note")
-    for r in res.models:
-        c2 = "runaway" if r.chi2 is None else f"{r.chi2:.5g}"
-        cn = "" if r.chi2 is None else f"{r.chi2_per_point:.4g}"
-        print(f"{r.model:40s} {c2:>12s} {cn:>10s}  {r.note[:70]}")
-    print(f"chi0 the Milky Way alone prefers ({o.vc_mode}): {fit.chi0:.4g} "
-          f"(delta chi2 = 1: {fit.lo:.4g} - {fit.hi:.4g}; min chi2 = {fit.chi2_min:.5g} for {fit.n} points"
-          + ("; at the edge of the search range" if fit.at_bound else "") + ")")  # fmt: skip
-    if res.survey is None:
+    for r in doc["models"]:
+        c2 = "runaway" if r["chi2"] is None else f"{r['chi2']:.5g}"
+        cn = "" if r["chi2"] is None else f"{r['chi2_per_point']:.4g}"
+        print(f"{r['model']:40s} {c2:>12s} {cn:>10s}  {r['note'][:70]}")
+    print(f"chi0 the Milky Way alone prefers ({ch['vc_mode_fit']}): {fit['chi0']:.4g} "
+          f"(delta chi2 = 1: {fit['lo']:.4g} - {fit['hi']:.4g}; min chi2 = {fit['chi2_min']:.5g} for {fit['n']} "
+          "points" + ("; at the edge of the search range" if fit["at_bound"] else "") + ")")  # fmt: skip
+    if doc["sparc_survey_params"] is None:
         print("SPARC survey global fit: not available (run `cmsi survey`)")
     return 0

@@ -1,11 +1,21 @@
-"""`cmsi solar`: CMSI's eps = F - 1 at each Solar System body and every observable against its bound."""
+"""`cmsi solar`: CMSI's eps = F - 1 at each Solar System body and every observable against its bound.
+
+The result is a stage (``cmsi_lib.stages``, results/stages/solar/): printed from its entry when the
+parameters, choices and code are unchanged; ``--force`` recomputes.
+"""
 
 from __future__ import annotations
 
+import sys
+
+from .. import datafiles, stages
 from .. import solar_system as ss
 from ..errors import InputError
 from ..solar_system import SIGMA_DEFINITIONS
 from . import params_from_args, print_json
+
+#: the modules the stage runs (their sources, and those they import, enter its key)
+MODULES = ("cmsi_lib.solar_system", "cmsi_lib.cli.solar")
 
 
 def _definition(text: str):
@@ -45,13 +55,23 @@ def register(sub, common):
         help="sigma_v model: v_c sqrt(e^2+i^2) of the body's own orbit, the planets' rms, or "
         "sigma_v = v_c (N_coh = 1) (default orbit-ei)",
     )
+    p.add_argument("--force", action="store_true", help="recompute even when results/stages/solar/ holds this result")
     p.set_defaults(func=run)
+
+
+def solar_result(params, defs, sigma_v: str, force: bool = False) -> tuple[dict, bool]:
+    """``solar_system.analyse(...).as_dict()`` through the stage cache: (result, was_cached)."""
+    inputs = {"params": params.as_dict(), "sigma_definitions": defs, "sigma_v": sigma_v}
+    return stages.run_stage("solar", inputs, lambda: ss.analyse(params, defs, sigma_v).as_dict(), MODULES, force=force)
 
 
 def run(args):
     params = params_from_args(args)
     defs = [_definition(t) for t in args.sigma_def] or list(ss.SIGMA_DEFINITIONS)
-    out = ss.analyse(params, defs, args.sigma_v).as_dict()
+    datafiles.record_mirror()
+    out, was_cached = solar_result(params, defs, args.sigma_v, force=args.force)
+    if was_cached:
+        print("cmsi solar: cached result (same inputs and code; --force recomputes)", file=sys.stderr)
     if args.json:
         print_json(out)
         return 0

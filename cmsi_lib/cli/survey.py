@@ -4,17 +4,29 @@ option variants; write results/survey/ and print a summary (``--json``: machine-
     cmsi survey                         # the standard cuts, baseline options, 5-fold CV
     cmsi survey --set chi0=1e6 --vc-mode self-consistent --json
     cmsi survey --free chi0 --free alpha --scheduler tcp://127.0.0.1:8786
+
+The survey is a stage (``cmsi_lib.stages``, results/stages/survey/): when results/survey/ was written
+by a run of the same parameters, options, cuts, models, fit settings, data and code (its files still
+those it wrote), the summary is printed from it in seconds; ``--force`` recomputes. The Dask settings
+(--scheduler, --workers, --progress) do not change the result and are not part of the key.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 
-from .. import sparc
+from .. import datafiles, sparc, stages
 from ..errors import InputError
 from ..options import SparcOptions
+from ..results import survey_dir
 from ..survey import SURVEY_MODELS, run_survey
 from . import params_from_args, print_json, worker_count
+
+#: the modules the survey runs (their sources, and those they import, enter its key)
+MODULES = ("cmsi_lib.survey", "cmsi_lib.cli.survey")
+#: the data files the survey reads (their registry sha256 enter its key)
+DATA_FILES = (sparc.TABLE1_FILE, sparc.TABLE2_FILE)
 
 
 def register(sub, common):
@@ -61,7 +73,39 @@ def register(sub, common):
     d.add_argument("--workers", type=worker_count, default=2, help="LocalCluster workers, 1 or more (default 2)")
     d.add_argument("--progress", action="store_true", help="show progress bars")
     p.add_argument("--no-write", action="store_true", help="do not write results/survey/")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="recompute even when results/survey/ holds the survey of these inputs (see results/stages/survey/)",
+    )
     p.set_defaults(func=run)
+
+
+def survey_summary(args, settings: dict) -> tuple[dict, bool]:
+    """The survey's summary (what ``run_survey`` returns, as JSON reads it back) and whether it was
+    cached. ``settings``: run_survey's keyword arguments that change its result (params, options, cuts,
+    models_to_fit, free, k_folds, seed, variants). Reused only if results/survey/ still holds the files
+    the run of the same key wrote; with --no-write a miss is computed and nothing is stored."""
+    inputs = {k: (dataclasses.asdict(v) if dataclasses.is_dataclass(v) else v) for k, v in settings.items()}
+    inputs["params"] = settings["params"].as_dict()
+    inputs["options"] = settings["options"].as_dict()
+    dask = {"scheduler": args.scheduler, "n_workers": args.workers, "progress": args.progress}
+    if args.no_write:
+        key = stages.stage_key("survey", inputs, MODULES, DATA_FILES)
+        hit = None if args.force else stages.cached("survey", key)
+        if hit is not None:
+            return hit["summary"], True
+        return run_survey(**settings, **dask, write=False), False
+    out, was_cached = stages.run_stage(
+        "survey",
+        inputs,
+        lambda: {"summary": run_survey(**settings, **dask, write=True)},
+        MODULES,
+        DATA_FILES,
+        force=args.force,
+        outputs=[survey_dir()],
+    )
+    return out["summary"], was_cached
 
 
 def run(args):
@@ -86,7 +130,8 @@ def run(args):
         raise InputError(f"unknown model(s) {unknown}; valid: {list(SURVEY_MODELS)}")
     if args.k_folds < 0 or args.k_folds == 1:
         raise InputError(f"--k-folds {args.k_folds}: use 0 (no cross-validation) or at least 2")
-    summary = run_survey(
+    datafiles.record_mirror()
+    settings = dict(
         params=params,
         options=options,
         cuts=cuts,
@@ -95,11 +140,13 @@ def run(args):
         k_folds=args.k_folds,
         seed=args.seed,
         variants=not args.no_variants,
-        scheduler=args.scheduler,
-        n_workers=args.workers,
-        progress=args.progress,
-        write=not args.no_write,
     )
+    summary, was_cached = survey_summary(args, settings)
+    if was_cached:
+        print("cmsi survey: results/survey/ holds this survey (same inputs, data and code; --force recomputes)",
+              file=sys.stderr)  # fmt: skip
+        if not args.no_write:  # up to date now (make compares its time with the library's)
+            (survey_dir() / "summary.json").touch()
     if args.json:
         out = {
             "models": [
