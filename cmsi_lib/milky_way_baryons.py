@@ -1,16 +1,23 @@
-"""The Milky Way's baryons: McMillan 2017 (MNRAS 465, 76) as implemented in galpy, and sigma_v.
+"""The Milky Way's baryons: McMillan 2017 (MNRAS 465, 76), its surface densities in closed form,
+its circular speeds from galpy, and sigma_v.
 
-galpy's ``McMillan17`` is [disk, halo, bulge], the disk holding the thin and thick stellar disks
-and the HI and H2 gas disks. ``v_bar`` uses disk + bulge without the halo; ``Sigma`` is galpy's
-surface density of the same components integrated over |z| < ``zmax``. The full model with its
-NFW halo is the dark-matter baseline. galpy evaluations are slow (~1 s per radius for a surface
-density), so they are tabulated once on a radius grid and cached as JSON in
-``results/milky_way/``; in-between radii are interpolated (:class:`BaryonGrid`).
+McMillan's baryons are two stellar disks (exponential in R and in |z|), two gas disks
+(exp(-R_hole/R - R/R_d) in R with a central hole, sech^2 in z) and a flattened, truncated
+power-law bulge. Their surface densities within |z| < ``zmax`` are analytic for the disks
+(``disk_surface_density``) and one vectorised quadrature over z for the bulge
+(``bulge_surface_density``): milliseconds for all radii, no galpy.
 
-galpy is a heavy optional dependency (importing McMillan17 takes ~8 s): it is imported inside
-the functions that evaluate it, so reading the cached grid never imports it.
+The circular speeds come from galpy's ``McMillan17`` [disk, halo, bulge], the disk holding both
+stellar and both gas disks: ``v_bar`` uses disk + bulge without the halo; the full model with
+its NFW halo is the dark-matter baseline. galpy's SCF expansions are built once (~8 s to import
+McMillan17, ~6 s for the separate stellar disks), its forces are vectorised over radii; the
+speeds are tabulated on a radius grid and cached as JSON in ``results/milky_way/`` (keyed by
+galpy's version and the source of the code that computes them), in-between radii are
+interpolated (:class:`BaryonGrid`). galpy is imported inside the functions that evaluate it, so
+reading the cached grid never imports it.
 
-Units: R in kpc, speeds in km/s, Sigma in Msun/pc^2. astropy Quantities are accepted for R.
+Units: R, z in kpc, speeds in km/s, Sigma in Msun/pc^2, rho in Msun/pc^3. astropy Quantities
+are accepted for R.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import importlib.metadata
+import inspect
 import json
 import math
 import operator
@@ -28,7 +36,7 @@ from pathlib import Path
 
 import astropy.units as u
 import numpy as np
-from scipy import interpolate
+from scipy import integrate, interpolate
 
 from . import paths, results
 from .curves import signed_sqrt, signed_square
@@ -43,9 +51,17 @@ __all__ = [
     "GAS_SIGMA",
     "ZMAX_DEFAULT",
     "GRID_R",
+    "MCMILLAN17_DISKS",
+    "MCMILLAN17_BULGE",
+    "SIGMA_GROUPS",
     "as_radii_kpc",
+    "disk_surface_density",
+    "bulge_density",
+    "bulge_surface_density",
+    "surface_density",
     "mcmillan17",
     "mcmillan17_parameters",
+    "stellar_disks_potential",
     "baryonic_components",
     "signed_speed",
     "v_bar_direct",
@@ -59,7 +75,7 @@ __all__ = [
 #: sigma_v choices for CMSI's coherence factor (see ``sigma_v_profile``).
 SIGMA_V_CHOICES = ("stellar-radial", "stellar-vertical", "isothermal", "gas")
 
-#: which galpy components make the Sigma that enters F
+#: which components make the Sigma that enters F
 SIGMA_COMPONENTS = ("baryons", "stellar-disks")
 
 #: Local thin-disk velocity dispersions [km/s] used to normalise the stellar profiles at R0:
@@ -74,6 +90,23 @@ ZMAX_DEFAULT = 10.0
 #: radius grid on which galpy is evaluated and cached [kpc]
 GRID_R = np.round(np.arange(3.0, 30.0 + 1e-9, 0.5), 10)
 
+#: McMillan (2017) disks, best-fitting model (Table 2; the gas disks are fixed, section 2.3), as
+#: galpy 1.12's McMillan17 module sets them: Sigma0 [Msun/pc^2], R_d, R_hole, z_d [kpc] and the
+#: vertical profile: "exp" rho = Sigma0 exp(-|z|/z_d)/(2 z_d) exp(-R/R_d), "sech2"
+#: rho = Sigma0 sech^2(z/(2 z_d))/(4 z_d) exp(-R_hole/R - R/R_d).
+MCMILLAN17_DISKS = {
+    "thin": {"Sigma0": 896.0, "R_d": 2.5, "R_hole": 0.0, "z_d": 0.3, "vertical": "exp"},
+    "thick": {"Sigma0": 183.0, "R_d": 3.02, "R_hole": 0.0, "z_d": 0.9, "vertical": "exp"},
+    "HI": {"Sigma0": 53.1, "R_d": 7.0, "R_hole": 4.0, "z_d": 0.085, "vertical": "sech2"},
+    "H2": {"Sigma0": 2180.0, "R_d": 1.5, "R_hole": 12.0, "z_d": 0.045, "vertical": "sech2"},
+}
+#: McMillan (2017) bulge (Bissantz & Gerhard 2002's, axisymmetrised; eq. 1 and Table 2):
+#: rho = rho0 (1 + m/r0)^-alpha exp(-(m/r_cut)^2), m = sqrt(R^2 + (z/q)^2); rho0 [Msun/pc^3],
+#: r0, r_cut [kpc]
+MCMILLAN17_BULGE = {"rho0": 98.4, "r0": 0.075, "r_cut": 2.1, "alpha": 1.8, "q": 0.5}
+#: the tabulated Sigma components and the McMillan17 parts each sums
+SIGMA_GROUPS = {"bulge": ("bulge",), "stellar disks": ("thin", "thick"), "gas disks": ("HI", "H2")}
+
 
 def as_radii_kpc(R) -> np.ndarray:
     """R [kpc, or an astropy length] as a 1-d float array; InputError unless finite and > 0."""
@@ -86,6 +119,69 @@ def as_radii_kpc(R) -> np.ndarray:
 def _check_zmax(zmax: float) -> None:
     if not (math.isfinite(zmax) and zmax > 0):
         raise InputError(f"zmax must be > 0 kpc (finite), got {zmax!r}")
+
+
+# =========================================================================== Sigma, closed form
+def disk_surface_density(R, name: str, zmax: float = ZMAX_DEFAULT, disks: dict = MCMILLAN17_DISKS) -> np.ndarray:
+    """Surface density [Msun/pc^2] within |z| < zmax [kpc] of McMillan17's disk ``name`` (a key of
+    ``disks``: thin, thick, HI, H2) at R [kpc], exactly: Sigma0 exp(-R_hole/R - R/R_d) times the
+    fraction of the column within zmax, 1 - exp(-zmax/z_d) (exponential) or tanh(zmax/(2 z_d))
+    (sech^2)."""
+    R = as_radii_kpc(R)
+    _check_zmax(zmax)
+    if name not in disks:
+        raise InputError(f"disk {name!r} is not one of {tuple(disks)}")
+    d = disks[name]
+    if d["vertical"] == "exp":
+        column = -math.expm1(-zmax / d["z_d"])
+    elif d["vertical"] == "sech2":
+        column = math.tanh(zmax / (2 * d["z_d"]))
+    else:
+        raise InputError(f"disk {name!r}: vertical profile {d['vertical']!r} is not 'exp' or 'sech2'")
+    return d["Sigma0"] * column * np.exp(-d["R_hole"] / R - R / d["R_d"])
+
+
+def bulge_density(R, z, bulge: dict = MCMILLAN17_BULGE) -> np.ndarray:
+    """McMillan17's bulge density [Msun/pc^3] at (R, z) [kpc] (see MCMILLAN17_BULGE)."""
+    b = bulge
+    m = np.hypot(R, np.asarray(z, float) / b["q"])
+    return b["rho0"] * (1 + m / b["r0"]) ** -b["alpha"] * np.exp(-((m / b["r_cut"]) ** 2))
+
+
+def bulge_surface_density(R, zmax: float = ZMAX_DEFAULT, bulge: dict = MCMILLAN17_BULGE) -> np.ndarray:
+    """Surface density [Msun/pc^2] of McMillan17's bulge within |z| < zmax [kpc] at R [kpc]:
+    2 rho(R, 0) int_0^zmax rho(R, z)/rho(R, 0) dz, one adaptive quadrature (scipy's quad_vec)
+    over all radii at once. The ratio, exp(-alpha ln[(1 + m/r0)/(1 + R/r0)] - z^2/(q r_cut)^2),
+    is 1 at z = 0 for every R, so the common error target holds for each radius, and rho(R, 0)
+    may underflow far out without a 0/0."""
+    R = as_radii_kpc(R)
+    _check_zmax(zmax)
+    b = bulge
+
+    def ratio(z):
+        m = np.hypot(R, z / b["q"])
+        return np.exp(-b["alpha"] * np.log1p((m - R) / (b["r0"] + R)) - (z / (b["q"] * b["r_cut"])) ** 2)
+
+    column, _err = integrate.quad_vec(ratio, 0.0, zmax, epsabs=0.0, epsrel=1e-12, limit=200)
+    return 2 * bulge_density(R, 0.0, b) * column * 1e3  # Msun/pc^3 * kpc -> Msun/pc^2
+
+
+def surface_density(R, component: str = "baryons", zmax: float = ZMAX_DEFAULT) -> np.ndarray:
+    """Exact surface density [Msun/pc^2] within |z| < zmax [kpc] at R [kpc] of "baryons" (all),
+    a SIGMA_GROUPS name ("bulge", "stellar disks", "gas disks") or one disk (thin, thick, HI, H2)."""
+    if component == "baryons":
+        parts = [p for g in SIGMA_GROUPS.values() for p in g]
+    elif component in SIGMA_GROUPS:
+        parts = list(SIGMA_GROUPS[component])
+    elif component in MCMILLAN17_DISKS:
+        parts = [component]
+    else:
+        raise InputError(
+            f"component {component!r} is not 'baryons', one of {tuple(SIGMA_GROUPS)} or a disk "
+            f"{tuple(MCMILLAN17_DISKS)}"
+        )
+    R = as_radii_kpc(R)
+    return sum(bulge_surface_density(R, zmax) if p == "bulge" else disk_surface_density(R, p, zmax) for p in parts)
 
 
 # =========================================================================== galpy
@@ -103,7 +199,8 @@ def mcmillan17():
 
 def mcmillan17_parameters() -> dict[str, dict[str, float]]:
     """The disk and bulge parameters of galpy's McMillan17, converted to physical units
-    (Sigma0 [Msun/pc^2], R_d, R_hole, z_d [kpc]) from galpy's own module constants."""
+    (Sigma0 [Msun/pc^2], R_d, R_hole, z_d, r0, r_cut [kpc], rho0 [Msun/pc^3]) from galpy's own
+    module constants (the bulge's alpha = 1.8 and q = 0.5 are literals inside galpy's bulge_dens)."""
     m, _ = mcmillan17()
     ro, sigo = m.ro, m.sigo
     return {
@@ -111,25 +208,39 @@ def mcmillan17_parameters() -> dict[str, dict[str, float]]:
         "thick": {"Sigma0": m.Sigma0_thick * sigo, "R_d": m.Rd_thick * ro, "z_d": m.zd_thick * ro},
         "HI": {"Sigma0": m.Sigma0_HI * sigo, "R_d": m.Rd_HI * ro, "R_hole": m.Rm_HI * ro, "z_d": m.zd_HI * ro},
         "H2": {"Sigma0": m.Sigma0_H2 * sigo, "R_d": m.Rd_H2 * ro, "R_hole": m.Rm_H2 * ro, "z_d": m.zd_H2 * ro},
+        "bulge": {"rho0": m.rho0_bulge * m.rhoo, "r0": m.r0_bulge * ro, "r_cut": m.rcut * ro},
         "units": {"ro_kpc": ro, "vo_kms": m.vo},
     }
+
+
+def _disk_scf(dens, sigma, hz):
+    """A DiskSCFPotential with the expansion (a, N, L) of galpy's combined McMillan17 disk."""
+    from galpy.potential import DiskSCFPotential  # galpy: heavy optional dependency (see module doc)
+
+    m, _ = mcmillan17()
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")
+        return DiskSCFPotential(dens=dens, Sigma=sigma, hz=hz, a=2.5, N=30, L=30, ro=m.ro, vo=m.vo)
+
+
+@functools.cache
+def stellar_disks_potential():
+    """McMillan17's thin + thick stellar disks alone as a galpy DiskSCFPotential, built from galpy's
+    own density function and Sigma/hz dictionaries with the combined disk's expansion (~6 s).
+    Everything in the expansion is linear in the density, so the gas disks are the combined disk
+    minus this one."""
+    m, _ = mcmillan17()
+    return _disk_scf(m.stellar_dens, m.sigmadict[2:], m.hzdict[2:])
 
 
 @functools.cache
 def baryonic_components() -> dict:
     """The baryonic McMillan17 components as separate galpy potentials:
-    {"bulge", "stellar disks", "gas disks"}. The two disk groups are DiskSCFPotentials built from
-    galpy's own McMillan17 density functions and Sigma/hz dictionaries with the same expansion
-    (a, N, L) as the combined disk, so they sum to it. Building them takes ~12 s."""
-    from galpy.potential import DiskSCFPotential  # galpy: heavy optional dependency (see module doc)
-
-    m, (disk, _halo, bulge) = mcmillan17()
-    common = dict(a=2.5, N=30, L=30, ro=m.ro, vo=m.vo)
-    with warnings.catch_warnings(), np.errstate(all="ignore"):
-        warnings.simplefilter("ignore")
-        stars = DiskSCFPotential(dens=m.stellar_dens, Sigma=m.sigmadict[2:], hz=m.hzdict[2:], **common)
-        gas = DiskSCFPotential(dens=m.gas_dens, Sigma=m.sigmadict[:2], hz=m.hzdict[:2], **common)
-    return {"bulge": bulge, "stellar disks": stars, "gas disks": gas}
+    {"bulge", "stellar disks", "gas disks"}, the two disk groups built like
+    ``stellar_disks_potential`` so that they sum to the combined disk (~12 s)."""
+    m, (_disk, _halo, bulge) = mcmillan17()
+    gas = _disk_scf(m.gas_dens, m.sigmadict[:2], m.hzdict[:2])
+    return {"bulge": bulge, "stellar disks": stellar_disks_potential(), "gas disks": gas}
 
 
 def _combined(pot):
@@ -139,17 +250,23 @@ def _combined(pot):
     return pot
 
 
+def _v2(pot, R: np.ndarray) -> np.ndarray:
+    """Signed squared circular speed -R F_R [(km/s)^2] of galpy potential(s) in the plane at R [kpc]
+    (one vectorised galpy force evaluation)."""
+    from galpy.potential import evaluateRforces  # galpy: heavy optional dependency (see module doc)
+
+    m, _ = mcmillan17()
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="'where' used without 'out'")  # galpy's SCF code, every call
+        FR = evaluateRforces(_combined(pot), R * u.kpc, 0 * u.kpc, ro=m.ro, vo=m.vo, quantity=True)
+    return -(R * u.kpc * FR).to_value(u.km**2 / u.s**2)
+
+
 def signed_speed(pot, R) -> np.ndarray:
     """Signed circular speed [km/s] of galpy potential(s) ``pot`` in the plane at R [kpc]:
     sign(v^2) sqrt|v^2| with v^2 = -R F_R (negative where the net pull is outward, e.g. the
     central hole of a gas disk; galpy's vcirc gives NaN there)."""
-    from galpy.potential import evaluateRforces  # galpy: heavy optional dependency (see module doc)
-
-    m, _ = mcmillan17()
-    R = as_radii_kpc(R)
-    with np.errstate(all="ignore"):
-        FR = evaluateRforces(_combined(pot), R * u.kpc, 0 * u.kpc, ro=m.ro, vo=m.vo, quantity=True)
-    return signed_sqrt(-(R * u.kpc * FR).to_value(u.km**2 / u.s**2))
+    return signed_sqrt(_v2(pot, as_radii_kpc(R)))
 
 
 def v_bar_direct(R) -> np.ndarray:
@@ -160,7 +277,9 @@ def v_bar_direct(R) -> np.ndarray:
 
 def surface_density_direct(pot, R, zmax: float = ZMAX_DEFAULT) -> np.ndarray:
     """Surface density [Msun/pc^2] of galpy potential(s) ``pot``, integrated over |z| < zmax [kpc]
-    with galpy's ``evaluateSurfaceDensities`` (one quadrature per radius: ~0.3-1.4 s each)."""
+    with galpy's ``evaluateSurfaceDensities``: one quadrature of the SCF expansion's density per
+    radius (~0.3-5 s each). Kept as the independent check of ``surface_density``; it carries galpy's
+    SCF expansion error (see the tests)."""
     from galpy.potential import evaluateSurfaceDensities  # galpy: heavy optional dependency
 
     m, _ = mcmillan17()
@@ -178,9 +297,9 @@ def surface_density_direct(pot, R, zmax: float = ZMAX_DEFAULT) -> np.ndarray:
 # =========================================================================== the cached grid
 @dataclass(frozen=True)
 class BaryonGrid:
-    """galpy's McMillan17 tabulated on radii R_kpc: signed speeds [km/s] of each baryonic
-    component, of all baryons (v_bar) and of the full model with halo (v_full), and surface
-    densities [Msun/pc^2] of each component within |z| < zmax [kpc]."""
+    """McMillan17 tabulated on radii R_kpc: galpy's signed speeds [km/s] of each baryonic component,
+    of all baryons (v_bar) and of the full model with halo (v_full), and the exact surface
+    densities [Msun/pc^2] of each SIGMA_GROUPS component within |z| < zmax [kpc]."""
 
     R_kpc: np.ndarray
     zmax: float
@@ -215,7 +334,7 @@ class BaryonGrid:
         else:
             raise InputError(f"Sigma components {components!r} not one of {SIGMA_COMPONENTS} or {tuple(self.Sigma)}")
         R = self._inside(R)
-        # sum first: the bulge alone is SCF noise of +-0.003 Msun/pc^2 (either sign) beyond 5 kpc
+        # sum first: the bulge alone falls as exp(-(R/r_cut)^2), below 1e-80 Msun/pc^2 at 30 kpc
         total = sum(self.Sigma[n] for n in names)
         return np.exp(interpolate.CubicSpline(self.R_kpc, np.log(total))(R))
 
@@ -227,64 +346,87 @@ class BaryonGrid:
         return R
 
 
-def _grid_cache_file(R: np.ndarray, zmax: float) -> Path:
+def _grid_speeds(R: np.ndarray) -> dict:
+    """galpy's signed speeds [km/s] on R [kpc]: four vectorised force evaluations (combined disk,
+    stellar disks, bulge, halo); gas = disk - stars, baryons = disk + bulge, full = baryons + halo."""
+    _, (disk, halo, bulge) = mcmillan17()
+    v2 = {"disk": _v2(disk, R), "stellar disks": _v2(stellar_disks_potential(), R), "bulge": _v2(bulge, R)}
+    v2["gas disks"] = v2["disk"] - v2["stellar disks"]
+    v2["baryons"] = v2["disk"] + v2["bulge"]
+    v2["full model"] = v2["baryons"] + _v2(halo, R)
+    return {k: signed_sqrt(v2[k]) for k in ("bulge", "stellar disks", "gas disks", "baryons", "full model")}
+
+
+#: the code whose output the speed cache holds: its source is part of the cache key
+_SPEED_CODE = (mcmillan17, mcmillan17_parameters, _disk_scf, stellar_disks_potential, _combined, _v2, _grid_speeds)
+
+
+def _cache_file(kind: str, R: np.ndarray, code=_SPEED_CODE) -> Path:
+    """results/milky_way/<kind>-<digest>.json, the digest over galpy's version, the radii and the
+    source of ``code`` (so a change of the code or of galpy recomputes)."""
+    source = "\n".join(inspect.getsource(inspect.unwrap(f)) for f in code)
     key = json.dumps({
         "galpy": importlib.metadata.version("galpy"),  # galpy.__version__ without importing galpy
         "R": [float(r).hex() for r in R],
-        "zmax": float(zmax).hex(),
-        "format": 2,
+        "code": hashlib.sha256(source.encode()).hexdigest(),
+        "format": 3,
     })  # fmt: skip
     digest = hashlib.sha256(key.encode()).hexdigest()[:12]
-    return paths.results_dir() / "milky_way" / f"mcmillan17_grid-{digest}.json"
+    return paths.results_dir() / "milky_way" / f"{kind}-{digest}.json"
 
 
-def _compute_grid(R: np.ndarray, zmax: float) -> BaryonGrid:
+def _speeds(R: np.ndarray, use_cache: bool) -> tuple[dict, dict]:
+    """(speeds, meta) on R from the cache, else from galpy (~15-20 s cold) and cached."""
+    f = _cache_file("mcmillan17_speeds", R)
+    if use_cache and f.exists():
+        d = json.loads(f.read_text())
+        return {k: np.array(v) for k, v in d["v"].items()}, d["meta"]
     t0 = time.perf_counter()
-    m, (disk, halo, bulge) = mcmillan17()
-    comps = baryonic_components()
-    v = {name: signed_speed(p, R) for name, p in comps.items()}
-    v["baryons"] = signed_speed([disk, bulge], R)
-    v["full model"] = signed_speed([disk, halo, bulge], R)
-    Sigma = {name: surface_density_direct(p, R, zmax) for name, p in comps.items()}
+    v = _grid_speeds(R)
     meta = {
         "galpy": importlib.metadata.version("galpy"),
         "seconds": time.perf_counter() - t0,
-        "ro_kpc": m.ro,
-        "vo_kms": m.vo,
         "parameters": mcmillan17_parameters(),
     }
-    return BaryonGrid(R, float(zmax), v, Sigma, meta)
+    meta["ro_kpc"], meta["vo_kms"] = meta["parameters"]["units"]["ro_kpc"], meta["parameters"]["units"]["vo_kms"]
+    if use_cache:
+        results.atomic_write_text(
+            f, json.dumps({"R_kpc": R.tolist(), "meta": meta, "v": {k: a.tolist() for k, a in v.items()}})
+        )
+    return v, meta
 
 
 def baryon_grid(zmax: float = ZMAX_DEFAULT, R_grid=GRID_R, use_cache: bool = True) -> BaryonGrid:
-    """McMillan17 on a radius grid, from the JSON cache in results/milky_way/ when present
-    (keyed by galpy version, grid and zmax), else computed with galpy (~1 min) and cached."""
+    """McMillan17 on a radius grid: galpy's speeds from the JSON cache in results/milky_way/ when
+    present (keyed by galpy version, grid and code), else computed with galpy and cached; the
+    surface densities within |z| < zmax [kpc] in closed form (milliseconds, never cached).
+    ``meta["seconds"]`` is the galpy time when the speeds were computed."""
     R = as_radii_kpc(R_grid)
     _check_zmax(zmax)
-    f = _grid_cache_file(R, zmax)
-    if use_cache and f.exists():
-        d = json.loads(f.read_text())
-        return BaryonGrid(
-            np.array(d["R_kpc"]), d["zmax"],
-            {k: np.array(v) for k, v in d["v"].items()}, {k: np.array(v) for k, v in d["Sigma"].items()},
-            d["meta"],
-        )  # fmt: skip
-    grid = _compute_grid(R, zmax)
-    if use_cache:
-        results.atomic_write_text(f, json.dumps({
-            "R_kpc": R.tolist(), "zmax": float(zmax), "meta": grid.meta,
-            "v": {k: a.tolist() for k, a in grid.v.items()},
-            "Sigma": {k: a.tolist() for k, a in grid.Sigma.items()},
-        }))  # fmt: skip
-    return grid
+    v, meta = _speeds(R, use_cache)
+    t0 = time.perf_counter()
+    Sigma = {name: surface_density(R, name, zmax) for name in SIGMA_GROUPS}
+    meta = {**meta, "Sigma": "closed form (McMillan 2017 density)", "Sigma_seconds": time.perf_counter() - t0}
+    return BaryonGrid(R, float(zmax), v, Sigma, meta)
+
+
+def _v_bar_checked(R: np.ndarray) -> np.ndarray:
+    """galpy's v_bar [km/s] at R [kpc] directly (``v_bar_direct``), cached like the grid's speeds."""
+    f = _cache_file("mcmillan17_vbar_direct", R, _SPEED_CODE + (v_bar_direct, signed_speed))
+    if f.exists():
+        return np.array(json.loads(f.read_text())["v_bar"])
+    vb = v_bar_direct(R)
+    results.atomic_write_text(f, json.dumps({"R_kpc": R.tolist(), "v_bar": vb.tolist()}))
+    return vb
 
 
 def interpolation_error(grid: BaryonGrid, R) -> tuple[float, float]:
     """Largest fractional error of the grid's v_bar and baryonic Sigma at radii R [kpc] against
-    galpy evaluated directly there (slow: loads galpy). Returns (max |dv/v|, max |dSigma/Sigma|)."""
-    _, (disk, _halo, bulge) = mcmillan17()
-    vb_direct = v_bar_direct(R)
-    S_direct = surface_density_direct([disk, bulge], R, zmax=grid.zmax)
+    galpy's v_bar evaluated directly there (loads galpy unless cached in results/milky_way/) and
+    the closed-form Sigma there. Returns (max |dv/v|, max |dSigma/Sigma|)."""
+    R = as_radii_kpc(R)
+    vb_direct = _v_bar_checked(R)
+    S_direct = surface_density(R, "baryons", grid.zmax)
     err_v = float(np.max(np.abs(grid.speed("baryons", R) / vb_direct - 1)))
     err_S = float(np.max(np.abs(grid.surface_density(R) / S_direct - 1)))
     return err_v, err_S

@@ -1,7 +1,8 @@
 """The Milky Way layer: the Eilers/Mroz loaders, the McMillan 2017 baryons from galpy, and the
 chi0 fit, checked against facts computed independently of the code under test.
 
-The galpy tests build McMillan17 once (~8 s) and its split stellar/gas disks once (~12 s).
+The galpy tests build McMillan17 once (~8 s) and its split stellar/gas disks once (~12 s); the closed-form
+surface densities are tested in tests/test_milky_way_baryons.py.
 """
 
 import hashlib
@@ -35,11 +36,6 @@ MCMILLAN_PAPER = {
     "HI": (53.1, 7.0, 4.0, 0.085),
     "H2": (2180.0, 1.5, 12.0, 0.045),
 }
-
-
-def _exp_disk(R, name):
-    S0, Rd, Rm, _ = MCMILLAN_PAPER[name]
-    return S0 * np.exp(-R / Rd - (Rm / R if Rm else 0.0))
 
 
 # --------------------------------------------------------------------------- data
@@ -143,20 +139,6 @@ def test_full_model_has_the_published_local_circular_speed(galpy_model):
     # McMillan 2017: v_0 = 232.8 +- 3.0 km/s at R_0 = 8.21 kpc (abstract)
     _, disk, halo, bulge, _ = galpy_model
     assert mw.signed_speed([disk, halo, bulge], 8.21)[0] == pytest.approx(232.8, abs=3.0)
-
-
-def test_surface_densities_are_the_exponential_disks(galpy_model):
-    _, _, _, _, comps = galpy_model
-    R = np.array([4.0, 8.21, 15.0])
-    stars = mw.surface_density_direct(comps["stellar disks"], R, zmax=10.0)
-    gas = mw.surface_density_direct(comps["gas disks"], R, zmax=10.0)
-    # integrated over |z| < 10 kpc, i.e. > 10 scale heights: the full column Sigma0 exp(-R/Rd) (minus the hole)
-    assert stars == pytest.approx(_exp_disk(R, "thin") + _exp_disk(R, "thick"), rel=5e-3)
-    assert gas == pytest.approx(_exp_disk(R, "HI") + _exp_disk(R, "H2"), rel=5e-3)
-    # a thin slab |z| < z_d of the thin disk alone would hold 1 - exp(-1) of it; the stellar disks within
-    # 0.3 kpc hold less than the full column and more than that fraction of the thin disk
-    slab = mw.surface_density_direct(comps["stellar disks"], [8.21], zmax=0.3)[0]
-    assert (1 - math.exp(-1)) * _exp_disk(8.21, "thin") < slab < stars[1]
 
 
 # --------------------------------------------------------------------------- sigma_v, F requirements
