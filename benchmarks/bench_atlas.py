@@ -14,6 +14,19 @@ touched; ``--in-checkout`` uses the checkout's instead), with a local Dask clust
 
 ``--book`` also times a strict Jupyter Book build of the checkout into a temporary folder,
 twice (the second, with nothing changed, is the warm figure). Prints a Markdown table.
+
+    .venv/bin/python benchmarks/bench_atlas.py --engines 20 [--workers 2] [--rounds 2]
+
+compares the page engines of :mod:`cmsi_lib.page_engine` instead (issue 11, item 2), on a subset
+of galaxies (the four of the visual check plus an even spread of Table 1), each engine on a fresh
+local Dask cluster of ``--workers`` processes (so the warm kernel's start and the in-process
+imports are counted, as in a ``cmsi run``), against two floors measured in the same run: the
+template's code run with plain ``exec`` (no notebook machinery; the figure saved as the inline
+backend saves it) in one process and on the same cluster, and the figure cell alone. Also the
+page time and PNG size at 72 and 144 dpi (the template without and with its retina line), and
+whether papermill's and the warm kernel's notebooks have the same cells, tags and output mime
+types. Pages read the checkout's survey fits (as the book's pages do) and write their rows to a
+temporary folder; nothing in the checkout is written.
 """
 
 from __future__ import annotations
@@ -57,7 +70,11 @@ def main() -> int:
         action="store_true",
         help="use the checkout's results/ and chapters/sparc/galaxies/ (ends with the default run CURRENT)",
     )
+    ap.add_argument("--engines", type=int, metavar="N", help="compare the page engines on N galaxies instead")
+    ap.add_argument("--rounds", type=int, default=2, help="--engines: rounds (the second in reverse order)")
     args = ap.parse_args()
+    if args.engines:
+        return engines_main(args)
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-atlas-"))
     if not args.in_checkout:
@@ -99,6 +116,211 @@ def main() -> int:
     for label, n, e, c, f, sec in rows:
         print(f"| {label} | {n} | {e} | {c} | {f} | {sec:.1f} |")
     return 0
+
+
+# --------------------------------------------------------------------------- page engines (issue 11)
+#: the line of the template that doubles the PNG's dpi; without it the figure is 72 dpi as before
+RETINA = '%config InlineBackend.figure_format = "retina"\n'
+#: the line of the template that keeps the inline backend from cropping (a second draw) the figure
+NO_TIGHT = '%config InlineBackend.print_figure_kwargs = {"bbox_inches": None}\n'
+CHECKED = ("NGC3198", "DDO154", "UGC02885", "NGC7814")
+
+
+def subset(n: int) -> list[str]:
+    """The four galaxies of the visual check plus an even spread of Table 1, n in all."""
+    from cmsi_lib import sparc
+
+    names = sparc.galaxy_names()
+    rest = [x for x in names if x not in CHECKED]
+    step = max(1, len(rest) // max(1, n - len(CHECKED)))
+    return (list(CHECKED) + rest[::step])[:n]
+
+
+def page_parameters(name: str, folder: str) -> dict:
+    from cmsi_lib.options import SparcOptions
+    from cmsi_lib.params import Params
+
+    return {"galaxy": name, "params": Params().as_dict(), "options": SparcOptions().as_dict(), "results_folder": folder}
+
+
+def run_page(engine: str, template: str, name: str, folder: str) -> dict:
+    """One page with ``engine`` (in a worker): its time, PNG sizes, and output shape."""
+    import base64
+
+    import jupytext
+
+    from cmsi_lib.page_engine import execute_page_notebook
+
+    t0 = time.perf_counter()
+    nb = execute_page_notebook(
+        jupytext.reads(template, fmt="md:myst"), page_parameters(name, folder), folder, 300, engine=engine
+    )
+    seconds = time.perf_counter() - t0
+    pngs = [
+        len(base64.b64decode(o["data"]["image/png"]))
+        for c in nb.cells
+        for o in c.get("outputs", [])
+        if "image/png" in o.get("data", {})
+    ]
+    shape = [
+        (
+            c.cell_type,
+            sorted(c.metadata.get("tags", [])),
+            [(o.output_type, sorted(o.get("data", {}))) for o in c.get("outputs", [])],
+        )
+        for c in nb.cells
+    ]
+    return {"galaxy": name, "seconds": seconds, "png": pngs, "shape": shape, "sources": [c.source for c in nb.cells]}
+
+
+def floor_page(template: str, name: str, folder: str) -> dict:
+    """The template's code with plain exec: no kernel, no notebook; the figure saved as the inline
+    backend saves it (PNG, bbox "tight", twice the dpi with the retina line). Returns the page's and
+    the figure cell's times and the PNG size."""
+    import io
+
+    import jupytext
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    retina = RETINA in template
+    bbox = None if NO_TIGHT in template else "tight"  # the inline backend's default is "tight"
+    cells = [c.source for c in jupytext.reads(template, fmt="md:myst").cells if c.cell_type == "code"]
+    code = ["\n".join(ln for ln in c.splitlines() if not ln.startswith("%")) for c in cells]
+    png, figure_seconds = [], 0.0
+
+    def show():
+        buf = io.BytesIO()
+        fig = plt.gcf()
+        fig.savefig(buf, format="png", dpi=fig.dpi * (2 if retina else 1), bbox_inches=bbox)
+        png.append(buf.tell())
+        plt.close("all")
+
+    t0 = time.perf_counter()
+    ns: dict = {}
+    for i, src in enumerate(code):
+        if i == 1:  # after the parameters cell
+            ns.update(page_parameters(name, folder))
+        t = time.perf_counter()
+        exec(src, ns)  # noqa: S102 - the project's own template
+        if "plt" in ns:
+            ns["plt"].show, ns["display"] = show, lambda *a, **k: None
+        if "plt.show()" in src:
+            figure_seconds += time.perf_counter() - t
+    return {"galaxy": name, "seconds": time.perf_counter() - t0, "figure_seconds": figure_seconds, "png": png}
+
+
+def on_cluster(workers: int, fn, *args_per_page) -> tuple[float, float, list[dict]]:
+    """(cluster start [s], wall time of the pages [s], results) on a fresh local cluster."""
+    from distributed import Client, LocalCluster
+
+    t0 = time.perf_counter()
+    cluster = LocalCluster(
+        n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=50
+    )
+    client = Client(cluster)
+    t1 = time.perf_counter()
+    try:
+        futures = [client.submit(fn, *a, pure=False) for a in args_per_page]
+        results = client.gather(futures)
+        t2 = time.perf_counter()
+    finally:
+        client.close()
+        cluster.close()
+    return t1 - t0, t2 - t1, results
+
+
+def median(xs):
+    xs = sorted(xs)
+    return xs[len(xs) // 2] if len(xs) % 2 else 0.5 * (xs[len(xs) // 2 - 1] + xs[len(xs) // 2])
+
+
+ENGINE_STEPS = (  # (label, engine or floor, dpi)
+    ("floor: the template's code with exec, one process", "floor-serial", 144),
+    ("floor: the template's code with exec, on the cluster", "floor", 144),
+    ("(a) papermill, a fresh kernel per page", "papermill", 144),
+    ("(b) a warm kernel per worker, reset per page", "warm", 144),
+    ("(c) in-process (ploomber-engine), a new shell per page", "inprocess", 144),
+    ("(b) warm kernel, figure at 72 dpi (no retina line)", "warm", 72),
+    ("floor, one process, figure at 72 dpi", "floor-serial", 72),
+)
+
+
+def run_step(kind: str, template: str, names: list[str], folder: str, workers: int) -> tuple[float, float, list[dict]]:
+    if kind == "floor-serial":  # in this process, after one untimed page (the imports)
+        floor_page(template, names[0], folder)
+        t0 = time.perf_counter()
+        results = [floor_page(template, n, folder) for n in names]
+        return 0.0, time.perf_counter() - t0, results
+    if kind == "floor":
+        return on_cluster(workers, floor_page, *[(template, n, folder) for n in names])
+    return on_cluster(workers, run_page, *[(kind, template, n, folder) for n in names])
+
+
+def engines_main(args) -> int:
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    os.environ["PLOOMBER_STATS_ENABLED"] = "false"  # ploomber-engine's telemetry and version check: off
+    os.environ["PLOOMBER_VERSION_CHECK_DISABLED"] = "1"
+    from cmsi_lib import runner
+
+    text = runner.TEMPLATE.read_text()
+    if RETINA not in text:
+        raise SystemExit(f"the template has no line {RETINA!r}")
+    templates = {144: text, 72: text.replace(RETINA, "")}
+    names, folder = subset(args.engines), tempfile.mkdtemp(prefix="bench-engines-")
+    print(machine(), file=sys.stderr)
+    rows: dict[str, list] = {label: [] for label, _, _ in ENGINE_STEPS}
+    shapes: dict[str, dict] = {}
+    for r in range(args.rounds):
+        for label, kind, dpi in ENGINE_STEPS if r % 2 == 0 else ENGINE_STEPS[::-1]:
+            load0 = os.getloadavg()[0]
+            start, wall, results = run_step(kind, templates[dpi], names, folder, args.workers)
+            rows[label].append((start, wall, results, load0, os.getloadavg()[0]))
+            shapes.setdefault(label, next(x for x in results if x["galaxy"] == "NGC3198"))
+            print(f"round {r + 1}: {label}: start {start:.1f} s, {len(names)} pages {wall:.1f} s", file=sys.stderr)
+    report_engines(rows, shapes, names, args.workers)
+    return 0
+
+
+def report_engines(rows: dict, shapes: dict, names: list[str], workers: int) -> None:
+    n = len(names)
+    print(f"Machine: {machine()}; {workers} Dask worker processes, 1 thread each; {n} galaxies: {', '.join(names)}.\n")
+    print(
+        "| round | step | load | cluster start [s] | pages [s] | per page, median [s] | 175 pages, extrapolated [s] |"
+        " vs floor on the cluster | PNG, median [kB] |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
+    floor_label = ENGINE_STEPS[1][0]
+    for label, runs in rows.items():
+        for r, (start, wall, results, l0, l1) in enumerate(runs):
+            floor_wall = rows[floor_label][r][1]
+            png = (
+                median([x["png"][0] for x in results if x["png"]]) / 1e3
+                if any(x["png"] for x in results)
+                else float("nan")
+            )
+            per_page = median([x["seconds"] for x in results])
+            print(
+                f"| {r + 1} | {label} | {l0:.1f}-{l1:.1f} | {start:.1f} | {wall:.1f} | {per_page:.2f} |"
+                f" {start + wall * 175 / n:.0f} | {wall / floor_wall:.2f} | {png:.0f} |"
+            )
+    for label, runs in rows.items():
+        if "floor" in label:
+            fig = median([x["figure_seconds"] for _, _, results, _, _ in runs for x in results])
+            print(f"\n{label}: the figure cell alone, median {fig:.2f} s per page")
+    ref = shapes[ENGINE_STEPS[2][0]]
+    for label in (ENGINE_STEPS[3][0], ENGINE_STEPS[4][0]):
+        same_shape, same_src = shapes[label]["shape"] == ref["shape"], shapes[label]["sources"] == ref["sources"]
+        print(
+            f"\nNGC3198, {label} against (a): same cells, tags and output mime types: {same_shape};"
+            f" same sources: {same_src}"
+        )
+        if not same_shape:
+            for a, b in zip(ref["shape"], shapes[label]["shape"], strict=False):
+                if a != b:
+                    print(f"  (a) {a}\n  vs  {b}")
 
 
 if __name__ == "__main__":
