@@ -9,12 +9,14 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 MATHJAX_VERSION := 3.2.2
+# The atlas index's sort and filter (no jQuery; LGPL-3.0, served unmodified with its licence)
+SIMPLE_DATATABLES_VERSION := 10.3.0
 # The local data mirror: ../shared/data when it exists (developer machines and CI).
 CMSI_DATA_DIR ?= $(shell [ -d ../shared/data ] && cd ../shared/data && pwd)
 export CMSI_DATA_DIR
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
-.PHONY: check lint book test venv mathjax atlas survey clean help
+.PHONY: check lint book test venv mathjax datatables atlas survey clean help
 .DEFAULT_GOAL := help
 
 help:
@@ -39,6 +41,18 @@ _mathjax/mathjax/tex-mml-chtml.js:
 	cp -r .npm-mathjax/node_modules/mathjax/es5 _mathjax/mathjax
 	rm -rf .npm-mathjax
 
+# The same way for the table library: its browser bundle (dependencies included) and stylesheet go
+# to _datatables/simple-datatables (untracked), which html_extra_path serves at the site root.
+DATATABLES_JS := _datatables/simple-datatables/simple-datatables.js
+datatables: $(DATATABLES_JS)
+$(DATATABLES_JS):
+	@command -v npm >/dev/null || { echo "need npm to fetch the offline table library"; exit 1; }
+	rm -rf _datatables .npm-datatables && mkdir -p _datatables/simple-datatables .npm-datatables
+	npm install --silent --no-audit --no-fund --prefix .npm-datatables simple-datatables@$(SIMPLE_DATATABLES_VERSION)
+	cd .npm-datatables/node_modules/simple-datatables && cp dist/umd/simple-datatables.js dist/style.css LICENSE \
+	  $(CURDIR)/_datatables/simple-datatables/
+	rm -rf .npm-datatables
+
 # Everything the book's chapters read from results/ is made here, before the build.
 # (python -m, not .venv/bin/cmsi: scripts carry the venv's absolute path in their shebang)
 LIB_INPUTS := $(shell find cmsi_lib -name '*.py') data/registry.txt
@@ -48,7 +62,7 @@ results: venv results/survey/summary.json
 	@# the 175 atlas pages at the current parameters (cached: only what changed is re-executed)
 	$(BIN)/python -m cmsi_lib run --no-book
 
-book: venv mathjax results
+book: venv mathjax datatables results
 	@# strict build (-W -n --keep-going); drops the execution cache when the library, the data
 	@# registry or the results the chapters read have changed (cmsi_lib/book.py)
 	$(BIN)/python -m cmsi_lib.book
@@ -70,7 +84,7 @@ check: lint
 	MPLBACKEND=Agg $(BIN)/pytest -m "not book and not slow" -q
 
 clean:
-	rm -rf _build _mathjax results chapters/sparc/galaxies
+	rm -rf _build _mathjax _datatables results chapters/sparc/galaxies
 
 distclean: clean
 	rm -rf $(VENV)

@@ -2,14 +2,19 @@
 
 `make test` builds the book with the strict build first (-W -n --keep-going: any warning fails it),
 so these tests look at what a reader sees: every page of the toc (and one generated galaxy page)
-renders its math with the offline MathJax, loads every image, and asks nothing of the network.
+renders its math with the offline MathJax, loads every image, and asks nothing of the network; the
+atlas index sorts (numbers as numbers) and filters by galaxy name with the offline table library;
+and every download link of the book returns a table with a header line.
 """
 
+import csv
 import functools
 import http.server
+import io
 import os
 import shutil
 import threading
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -103,3 +108,99 @@ def test_page_renders_offline(page, server, page_path):
     assert not broken, f"{page_path}: images that did not load: {broken}"
     assert not outside, f"{page_path}: requests that left 127.0.0.1: {outside[:5]}"
     assert not failed, f"{page_path}: failed requests: {failed[:5]}"
+
+
+# --------------------------------------------------------------------------- the atlas index and the downloads
+ATLAS = "chapters/sparc/atlas"
+INDEX = "table.cmsi-sortable"
+
+
+def open_index(page, server):
+    """The atlas page, once simple-datatables has taken over its index (it wraps the table)."""
+    resp = page.goto(f"{server}/{ATLAS}.html", wait_until="load")
+    assert resp is not None and resp.ok
+    page.wait_for_selector(f".datatable-wrapper {INDEX}", timeout=20000)
+    headers = page.eval_on_selector_all(f"{INDEX} thead th", "els => els.map(e => e.textContent.trim())")
+    return headers
+
+
+def column(page, i: int) -> list[str]:
+    return page.eval_on_selector_all(
+        f"{INDEX} tbody tr", f"rows => rows.map(r => r.children[{i}] ? r.children[{i}].textContent.trim() : '')"
+    )
+
+
+def atlas_csv() -> list[dict]:
+    rid = (REPO / "results" / "CURRENT").read_text().strip()
+    with open(REPO / "results" / "runs" / rid / "atlas.csv") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_atlas_index_sorts_numerically(page, server):
+    headers = open_index(page, server)
+    i = headers.index("D [Mpc]")
+    n_rows = len(column(page, 0))
+    # the distances as the index prints them, sorted here from the atlas's own CSV (blanks last)
+    want = sorted((f"{float(r['D_Mpc']):.2f}" for r in atlas_csv() if r["D_Mpc"]), key=float)
+    assert sorted(want) != want, "a column whose text order equals its numeric order cannot tell them apart"
+    page.click(f"{INDEX} thead th:nth-child({i + 1}) button")
+    got = column(page, i)
+    assert len(got) == n_rows, "sorting lost rows"
+    assert [g for g in got if g] == want
+    assert all(not g for g in got[len(want) :]), "blank cells must sort after the numbers"
+    page.click(f"{INDEX} thead th:nth-child({i + 1}) button")  # again: descending
+    assert [g for g in column(page, i) if g] == want[::-1]
+
+
+@pytest.mark.parametrize("query", ["NGC3198", "ddo1", "UGC0"])
+def test_atlas_index_filters_by_galaxy_name(page, server, query):
+    open_index(page, server)
+    names = column(page, 0)
+    assert len(names) == len({r["galaxy"] for r in atlas_csv()} | set(names))  # every galaxy is listed
+    page.fill(".datatable-wrapper input.datatable-input", query)
+    want = [n for n in names if query.lower() in n.lower()]
+    assert want, f"no galaxy matches {query!r}: pick another query"
+    page.wait_for_function(
+        f"n => document.querySelectorAll('{INDEX} tbody tr').length === n", arg=len(want), timeout=10000
+    )
+    assert sorted(column(page, 0)) == sorted(want)
+    if query == "NGC3198":  # a row that stays keeps its link to the galaxy's page
+        href = page.get_attribute(f"{INDEX} tbody tr td:first-child a", "href")
+        assert href and href.endswith("galaxies/NGC3198.html")
+
+
+#: the chapters that offer their results tables for download (issue 12)
+DOWNLOAD_PAGES = ("chapters/sparc/atlas", "chapters/sparc/survey", "chapters/milky_way", "chapters/solar_system")
+DOWNLOAD_PAGES += ("chapters/clusters",)
+
+
+def test_every_download_link_returns_a_table(page, server):
+    links: dict[str, list[str]] = {}
+    for p in toc_files():
+        page.goto(f"{server}/{p}.html", wait_until="domcontentloaded")
+        links[p] = page.eval_on_selector_all("a.reference.download", "els => els.map(e => e.href)")
+    missing = [p for p in DOWNLOAD_PAGES if not any(h.endswith(".csv") for h in links.get(p, []))]
+    assert not missing, f"chapters without a CSV download: {missing}"
+    for p, hrefs in links.items():
+        for href in hrefs:
+            assert href.startswith(server), f"{p}: a download outside the book: {href}"
+            with urllib.request.urlopen(href, timeout=30) as resp:
+                text = resp.read().decode()
+            lines = text.splitlines()
+            assert len(lines) >= 2, f"{p}: {href} is empty or has no data line"
+            if href.endswith(".ecsv"):
+                assert lines[0].startswith("# %ECSV"), f"{p}: {href} has no ECSV header"
+            else:
+                rows = list(csv.reader(io.StringIO(text)))
+                header = rows[0]
+                assert all(h.strip() for h in header), f"{p}: {href}: blank column name in {header}"
+                assert not any(_is_number(h) for h in header), f"{p}: {href}: the first line is data, not names"
+                assert all(len(r) == len(header) for r in rows[1:]), f"{p}: {href}: ragged rows"
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
