@@ -8,7 +8,8 @@ therefore gets its own input key (:func:`chapter_keys`): the sha256 of
   (``runner.library_hash``: a chapter is not re-executed when an unrelated module changes),
 * the data registry (``data/registry.txt``: the checksums of every input file),
 * the results files it reads (:data:`CHAPTER_RESULTS`; ``tests/test_book_cache.py`` checks that
-  every chapter calling a results reader declares them).
+  every chapter calling a results reader declares them),
+* whether the download files it writes (``page.download``) are there: a deleted one re-executes it.
 
 The keys of the last successful build are kept in ``_build/.chapter-keys.json``. Before a build,
 each chapter whose key changed loses its jupyter-cache record and has its source touched (Sphinx
@@ -24,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -46,6 +48,9 @@ CHAPTER_RESULTS: dict[str, tuple[str, ...]] = {
 }
 
 KEYS_FILE = "_build/.chapter-keys.json"
+#: ``page.download(table, "<name>", ...)`` in a chapter's cell: the chapter writes
+#: chapters/downloads/<name>.csv and .ecsv, so a missing file re-executes it
+_DOWNLOAD_CALL = re.compile(r"\bdownload\(\s*[^,]+,\s*[\"']([A-Za-z0-9_.-]+)[\"']")
 
 
 def toc_chapters() -> list[str]:
@@ -84,12 +89,19 @@ def chapter_keys() -> dict[str, str]:
     root, res = paths.repo_root(), paths.results_dir()
     data = _sha_file(paths.registry_file())
     run = runner.current_run_id() or "none"
+    downloads = paths.chapters_dir() / "downloads"
     keys = {}
     for chapter in toc_chapters():
         src = root / chapter
-        lib = runner.library_hash(_code_cells(src)) if src.suffix == ".md" else runner.library_hash()
+        cells = _code_cells(src) if src.suffix == ".md" else []
+        lib = runner.library_hash(cells) if src.suffix == ".md" else runner.library_hash()
         reads = {r: _sha_file(res / r.format(run=run)) for r in CHAPTER_RESULTS.get(chapter, ())}
-        blob = json.dumps({"library": lib, "data": data, "results": reads}, sort_keys=True)
+        writes = sorted(
+            f"{name}{ext}: {(downloads / (name + ext)).is_file()}"
+            for name in _DOWNLOAD_CALL.findall("\n".join(cells))
+            for ext in (".csv", ".ecsv")
+        )
+        blob = json.dumps({"library": lib, "data": data, "results": reads, "downloads": writes}, sort_keys=True)
         keys[chapter] = hashlib.sha256(blob.encode()).hexdigest()[:16]
     return keys
 

@@ -40,3 +40,17 @@ def test_a_results_file_changes_the_keys_of_its_readers_only(tmp_path, monkeypat
     (tmp_path / "runs" / "abc" / "atlas.csv").write_text("galaxy\nNGC3198\n")
     again = book.chapter_keys()
     assert {c for c in after if after[c] != again[c]} == {"chapters/sparc/atlas.md"}
+
+
+def test_a_missing_download_file_changes_its_chapters_key(tmp_path, monkeypatch):
+    monkeypatch.setattr(paths, "chapters_dir", lambda: tmp_path)  # where downloads/ is looked for
+    none_written = book.chapter_keys()
+    root = paths.repo_root()
+    names = {n for c in book.toc_chapters() for n in book._DOWNLOAD_CALL.findall("\n".join(book._code_cells(root / c)))}
+    (tmp_path / "downloads").mkdir()
+    for n in names:
+        for ext in (".csv", ".ecsv"):
+            (tmp_path / "downloads" / (n + ext)).write_text("x\n")
+    all_written = book.chapter_keys()
+    writers = {c for c in book.toc_chapters() if "download(" in "\n".join(book._code_cells(root / c))}
+    assert writers and {c for c in none_written if none_written[c] != all_written[c]} == writers
