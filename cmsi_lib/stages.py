@@ -5,7 +5,8 @@ A stage is a named computation whose result is a JSON-serialisable dict (optiona
 text, e.g. ECSV). Layout (``results`` is :func:`cmsi_lib.paths.results_dir`)::
 
     results/stages/<name>/<key>.json           the entry: {"schema", "stage", "key", "complete",
-                                               "seconds", "inputs", "tables", "outputs", "result"}
+                                               "seconds", "inputs", "provenance", "tables",
+                                               "outputs", "result"}
     results/stages/<name>/<key>.<table>        a table of the entry (its sha256 is in "tables")
 
 ``key`` (:func:`stage_key`) is the sha256 of: the stage's name, its ``inputs`` (the parameters and
@@ -46,6 +47,7 @@ __all__ = [
     "module_files",
     "code_hash",
     "data_checksums",
+    "provenance",
     "stage_key",
     "cached",
     "store",
@@ -160,6 +162,15 @@ def data_checksums(data_files: Iterable[str]) -> dict[str, str]:
     if unknown:
         raise DataFileError(f"{unknown} not in the data registry {paths.registry_file()}")
     return {f: reg[f].sha256 for f in sorted(set(data_files))}
+
+
+def provenance(modules: Iterable[str], data_files: Iterable[str]) -> dict:
+    """The sha256 of each module source (:func:`module_files`) and data file (registry) a key covers:
+    stored in the entry so that a recomputation can be explained by comparing two entries."""
+    return {
+        "modules": {n: hashlib.sha256(f.read_bytes()).hexdigest() for n, f in module_files(modules).items()},
+        "data": data_checksums(data_files),
+    }
 
 
 def _canonical(obj) -> str:
@@ -279,13 +290,15 @@ def store(
     tables: dict[str, str] | None = None,
     outputs: Iterable[Path] = (),
     seconds: float | None = None,
+    provenance: dict | None = None,
 ) -> dict:
     """Write the entry of stage ``name`` under ``key`` (tables first, the entry last, each atomically)
     and return ``result`` as it reads back (JSON types: lists for tuples, str keys, no numpy).
 
     ``tables``: file name -> text (e.g. ``{"rows.ecsv": ...}``); ``outputs``: files or folders under
     the results folder the stage wrote, whose sha256 the entry records; ``inputs`` are stored for
-    reading (the key already covers them); ``seconds``: the compute time [s].
+    reading (the key already covers them); ``seconds``: the compute time [s]; ``provenance``: what
+    else the key covered, for reading too (:func:`provenance`: each module's and data file's sha256).
     """
     if not isinstance(result, dict):
         raise InputError(f"stage {name!r}: a result must be a dict, got {type(result).__name__}")
@@ -300,6 +313,7 @@ def store(
         "complete": True,
         "seconds": seconds,
         "inputs": inputs,
+        "provenance": provenance,
         "tables": shas,
         "outputs": _outputs_manifest(outputs),
         "result": result,
@@ -336,4 +350,7 @@ def run_stage(
     out = compute()
     result, tables = out if isinstance(out, tuple) else (out, None)
     seconds = time.perf_counter() - t0
-    return store(name, key, result, inputs=inputs, tables=tables, outputs=outputs, seconds=seconds), False
+    prov = provenance(modules, data_files)
+    return store(
+        name, key, result, inputs=inputs, tables=tables, outputs=outputs, seconds=seconds, provenance=prov
+    ), False

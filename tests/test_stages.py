@@ -220,3 +220,15 @@ def test_a_bad_entry_is_logged_removed_and_recomputed(results, caplog, how):
     again, was_cached = run(compute)
     assert (again, was_cached, compute.calls) == (first, False, 2)
     assert run(compute) == (first, True)
+
+
+def test_an_entry_records_the_sha256_of_each_module_and_data_file_its_key_covers(results):
+    import hashlib
+
+    run(Counter())
+    (f,) = (results / "stages" / "demo").glob("*.json")
+    prov = json.loads(f.read_text())["provenance"]
+    src = stages.module_files(["cmsi_lib.solar_system"])["cmsi_lib.solar_system"]
+    assert prov["modules"]["cmsi_lib.solar_system"] == hashlib.sha256(src.read_bytes()).hexdigest()
+    assert "cmsi_lib.units" in prov["modules"] and "cmsi_lib.clusters" not in prov["modules"]
+    assert prov["data"] == {SPARC: "5aa0501f6b0d881fa579030e315e7b5b6ef561a5bd3a07472f9929c7e5728243"}
