@@ -125,9 +125,15 @@ def _imports(module: str, path: Path) -> set[str]:
     return names
 
 
+#: modules left out of every key: this cache only stores and reads results (its entry layout is
+#: versioned by SCHEMA), it computes none of them
+NOT_IN_KEY = frozenset({"cmsi_lib.stages"})
+
+
 def module_files(modules: Iterable[str]) -> dict[str, Path]:
     """Dotted name -> source file of the cmsi_lib ``modules`` and of every cmsi_lib module they import,
-    transitively (parent packages included), sorted by name. An unknown module is an InputError."""
+    transitively (parent packages included), except :data:`NOT_IN_KEY`, sorted by name. An unknown
+    module is an InputError."""
     todo = list(modules)
     bad = [m for m in todo if _module_file(m) is None]
     if bad:
@@ -136,7 +142,7 @@ def module_files(modules: Iterable[str]) -> dict[str, Path]:
     found: dict[str, Path] = {}
     while todo:
         m = todo.pop()
-        if m in found:
+        if m in found or m in NOT_IN_KEY:
             continue
         f = _module_file(m)
         if f is None:

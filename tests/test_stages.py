@@ -41,11 +41,13 @@ def run(compute, inputs=None, **kw):
 # --------------------------------------------------------------------------- what the key covers
 def _fake_package(root):
     """cmsi_lib/{__init__, a, b, unrelated, sub/__init__, sub/c}.py under ``root``: a imports b at the top
-    and sub.c inside a function; sub.c imports b two levels up; unrelated is imported by nobody."""
+    and sub.c inside a function; sub.c imports b two levels up; unrelated is imported by nobody; a
+    also imports stages (the cache, left out of every key)."""
     files = {
         "__init__.py": "",
-        "a.py": "import numpy\nfrom . import b\n\ndef f():\n    from .sub import c\n",
+        "a.py": "import numpy\nfrom . import b, stages\n\ndef f():\n    from .sub import c\n",
         "b.py": "X = 1\n",
+        "stages.py": "",  # the cache itself: never in a key
         "unrelated.py": "from . import a\n",
         "sub/__init__.py": "",
         "sub/c.py": "from ..b import X\n",
