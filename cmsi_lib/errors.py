@@ -9,12 +9,14 @@
     |       +-- SparcFormatError        the SPARC tables
     |       +-- MilkyWayDataError       the Milky Way rotation curves
     |       +-- ClusterDataError        the Vikhlinin (2006) cluster tables
+    +-- ResultsWriteError           a result could not be written: read-only folder, full disk (names the file)
     +-- NoSelfConsistentSolution    v^2 = F(v) v_bar^2 has no solution (names the radii)
     +-- AuditFailure                a derivation check failed (names the check and the quantity)
 
 Each class also derives from the builtin a caller would expect (``ValueError`` for bad input,
-``ArithmeticError`` for a missing solution, ``AssertionError`` for a failed check), so
-``except ValueError`` keeps working. This module imports nothing: every other module may import it.
+``ArithmeticError`` for a missing solution, ``OSError`` for a failed write, ``AssertionError``
+for a failed check), so ``except ValueError`` keeps working. This module imports nothing: every
+other module may import it.
 """
 
 from __future__ import annotations
@@ -57,6 +59,15 @@ class MilkyWayDataError(DataFormatError):
 
 class ClusterDataError(DataFormatError):
     """A malformed or non-physical cluster data file (the message names the file, line and column)."""
+
+
+class ResultsWriteError(CMSIError, OSError):
+    """A result file could not be written (read-only folder, full disk): the message names the file
+    and the folder to fix; ``errno`` is the operating system's error number. Atomic writes leave no
+    half-written file behind."""
+
+    def __str__(self) -> str:  # OSError would print "[Errno n] strerror: filename" once errno is set
+        return str(self.args[0]) if self.args else ""
 
 
 class NoSelfConsistentSolution(CMSIError, ArithmeticError):

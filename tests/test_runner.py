@@ -81,7 +81,9 @@ def test_runner_pages_rows_cache_and_failures(tmp_path, monkeypatch):
     template.write_text(text.replace(anchor, FAIL_CELL + "\n" + anchor, 1))
     names = ["NGC3198", "D564-8", "UGC02885"]
 
-    first = runner.run_atlas(Params(), None, names, workers=2, pages=pages, template=template, progress=False)
+    first = runner.run_atlas(
+        Params(), None, names, workers=2, pages=pages, template=template, progress=False, publish=True
+    )
     status = {r.galaxy: r.status for r in first.results}
     assert status == {"NGC3198": "executed", "D564-8": "failed", "UGC02885": "executed"}
     assert "made to fail for the test" in first.failed[0].error
@@ -98,7 +100,9 @@ def test_runner_pages_rows_cache_and_failures(tmp_path, monkeypatch):
     again = runner.run_atlas(Params(), None, good, workers=0, pages=pages, template=template, progress=False)
     assert (len(again.executed), len(again.cached)) == (0, 2)
 
-    changed = runner.run_atlas(Params(chi0=1e6), None, good, workers=0, pages=pages, template=template, progress=False)
+    changed = runner.run_atlas(
+        Params(chi0=1e6), None, good, workers=0, pages=pages, template=template, progress=False, publish=True
+    )
     assert len(changed.executed) == 2 and changed.run_id != first.run_id
     assert runner.current_run_id() == Params(chi0=1e6).hash
     f_minus_1 = {r["galaxy"]: r["median_F_minus_1"] for r in runner.read_atlas()}

@@ -4,10 +4,22 @@ build the book.
     cmsi run                              all 175 galaxies at the default parameters, then the book
     cmsi run --set chi0=1e6               the same at chi0 = 1e6 (results kept apart by parameter hash)
     cmsi run --galaxies NGC3198 DDO154 --no-book
+    cmsi run --set chi0=1e6 --galaxies NGC3198 --publish   make the book show that run (1 page)
     cmsi run --scheduler tcp://host:8786  use an existing Dask cluster
 
-Parameters, options and galaxy names are validated before any page starts (exit status 2).
-Failed pages are listed at the end with the galaxy and the error (exit status 1).
+What the book shows: a run of all galaxies makes the book show that run. A run of some galaxies
+(--galaxies) updates those galaxies' pages in the book when the book already shows a run at the
+same parameters and options, and otherwise leaves the book alone (its pages stay in
+results/runs/<run-id>/); it never removes the other galaxies' pages. --publish makes the book show
+the run, with only the pages that run has.
+
+Parameters, options, galaxy names and the data files' checksums are validated before any page
+starts (exit status 2). Failed pages are listed at the end with the galaxy and the reason (exit
+status 1): a cell over the --timeout, a worker process that died twice, an error in the page. A
+cached page that fails its check (a truncated notebook or row) is executed again and listed as
+recomputed. A second run at the same parameters waits for the first and takes its pages from the
+cache. A results file that cannot be written (read-only folder, full disk) is an error naming it
+(exit status 1). Ctrl-C stops the run: one line, exit status 130; a rerun does only what is missing.
 """
 
 from __future__ import annotations
@@ -16,6 +28,7 @@ import sys
 
 from .. import runner, sparc
 from ..book import build_book
+from ..errors import ResultsWriteError
 from ..kernel import VC_MODES
 from ..options import SparcOptions
 from ..sparc import SIGMA_DEFINITIONS, SIGMA_V_MODELS
@@ -89,6 +102,14 @@ def register(sub, common):
         metavar="SECONDS",
         help="time limit of each cell of a page (default 300)",
     )
+    p.add_argument(
+        "--publish",
+        action="store_true",
+        default=None,
+        help="make the book show this run even if it is of some galaxies only (default: a run of all "
+        "galaxies is shown; a run of some updates their pages only if the book shows a run at the same "
+        "parameters, and never removes other galaxies' pages)",
+    )
     p.add_argument("--no-book", action="store_true", help="do not build the book afterwards")
     add_option_arguments(p)
     p.set_defaults(func=run)
@@ -105,23 +126,34 @@ def run(args):
     except (sparc.UnknownGalaxyError, ValueError) as exc:
         print(f"cmsi run: error: {exc}", file=sys.stderr)
         return 2
-    report = runner.run_atlas(
-        params,
-        options,
-        args.galaxies,
-        workers=args.workers,
-        scheduler=args.scheduler,
-        timeout=args.timeout,
-        progress=not args.json,
-    )
+    try:
+        report = runner.run_atlas(
+            params,
+            options,
+            args.galaxies,
+            workers=args.workers,
+            scheduler=args.scheduler,
+            timeout=args.timeout,
+            progress=not args.json,
+            publish=args.publish,
+            notify=lambda message: print(f"cmsi run: {message}", file=sys.stderr, flush=True),
+        )
+    except ResultsWriteError as exc:  # a read-only results folder, a full disk
+        print(f"cmsi run: error: {exc}", file=sys.stderr)
+        return 1
     s = report.summary()
     if args.json:
         print_json(s)
     else:
         print(
-            f"run {s['run_id']}: {s['pages']} pages, {s['executed']} executed, {s['cached']} cached, "
-            f"{len(s['failed'])} failed, {s['seconds']:.1f} s; results in {s['run_dir']}"
+            f"run {s['run_id']}: {s['pages']} pages, {s['executed']} executed ({len(s['recomputed'])} recomputed), "
+            f"{s['cached']} cached, {len(s['failed'])} failed, {s['seconds']:.1f} s; results in {s['run_dir']}"
         )
+        print(s["published"])
+    for r in report.recomputed:
+        print(f"recomputed {r.galaxy}: its cached page failed the check: {r.error}", file=sys.stderr)
+    for name, why in report.skipped.items():
+        print(f"left out {name} (not in this run): its cached page failed the check: {why}", file=sys.stderr)
     if report.failed:
         print(f"{len(report.failed)} page(s) failed:", file=sys.stderr)
         for r in report.failed:
