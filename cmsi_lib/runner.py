@@ -18,8 +18,10 @@ Layout (``results`` is :func:`cmsi_lib.paths.results_dir`)::
 
 The cache key of a page is the sha256 of: the template's text, its parameters (galaxy, CMSI
 parameters, options), the library (the sources of the ``cmsi_lib/*.py`` modules the template
-imports, followed transitively, except this runner) and the data (the registry sha256 of the SPARC
-tables). Every file is written atomically and the key last, so an interrupted run leaves no
+imports, followed transitively, except this runner), the data (the registry sha256 of the SPARC
+tables) and the survey's record of the galaxy (the fits the page shows: :func:`survey_record_hash`,
+so a new survey re-executes exactly the pages whose fits changed). Every file is written
+atomically and the key last, so an interrupted run leaves no
 half-written output and a rerun does only what is missing.
 
 A cache entry is checked every time it is read (:func:`check_entry`): the key file must hold the
@@ -74,7 +76,7 @@ from tqdm.auto import tqdm
 from . import datafiles, paths, sparc
 from .errors import ResultsWriteError
 from .options import SparcOptions
-from .results import atomic_write_text
+from .results import atomic_write_text, survey_dir, survey_has_run
 
 __all__ = [
     "TEMPLATE",
@@ -338,12 +340,18 @@ def data_hash() -> str:
     return _sha(" ".join(reg[f].sha256 for f in DATA_FILES))
 
 
-def _page_key(template_text: str, parameters: dict, lib: str, data: str) -> str:
-    return _sha(
-        json.dumps(
-            {"template": _sha(template_text), "parameters": parameters, "library": lib, "data": data}, sort_keys=True
-        )
-    )
+def survey_record_hash(name: str) -> str:
+    """sha256 of the survey's record of galaxy ``name`` (the fits its page shows), or a tag saying why
+    there is none (the survey has not run / the galaxy is not in its sample)."""
+    f = survey_dir() / "galaxies" / f"{sparc.file_stem(name)}.json"
+    if f.is_file():
+        return _sha(f.read_bytes())
+    return "in-no-survey" if not survey_has_run() else "not-in-sample"
+
+
+def _page_key(template_text: str, parameters: dict, lib: str, data: str, survey: str) -> str:
+    inputs = {"template": _sha(template_text), "parameters": parameters, "library": lib, "data": data}
+    return _sha(json.dumps({**inputs, "survey": survey}, sort_keys=True))
 
 
 # --------------------------------------------------------------------------- cache entries
@@ -740,7 +748,7 @@ def _jobs(template_text: str, params, options, folder: Path, timeout: float) -> 
             "out_nb": str(folder / "pages" / f"{stem}.ipynb"),
             "key_file": str(folder / "pages" / f"{stem}.key"),
             "row_file": str(folder / "rows" / f"{stem}.json"),
-            "cache_key": _page_key(template_text, parameters, lib, data),
+            "cache_key": _page_key(template_text, parameters, lib, data, survey_record_hash(name)),
             "timeout": float(timeout),
             "cwd": str(folder),
         }

@@ -107,3 +107,17 @@ def test_runner_pages_rows_cache_and_failures(tmp_path, monkeypatch):
     assert runner.current_run_id() == Params(chi0=1e6).hash
     f_minus_1 = {r["galaxy"]: r["median_F_minus_1"] for r in runner.read_atlas()}
     assert all(v > 1e-3 for v in f_minus_1.values())  # chi0 = 1e6 reached the pages
+
+
+def test_page_key_follows_the_survey_record(tmp_path, monkeypatch):
+    """A page shows the survey's fits: its key changes when the galaxy's survey record does."""
+    monkeypatch.setenv("CMSI_RESULTS_DIR", str(tmp_path))
+    assert runner.survey_record_hash("NGC3198") == "in-no-survey"
+    (tmp_path / "survey" / "galaxies").mkdir(parents=True)
+    (tmp_path / "survey" / "summary.json").write_text("{}")
+    assert runner.survey_record_hash("NGC3198") == "not-in-sample"
+    rec = tmp_path / "survey" / "galaxies" / "NGC3198.json"
+    rec.write_text('{"galaxy": "NGC3198", "fits": {}}')
+    first = runner.survey_record_hash("NGC3198")
+    rec.write_text('{"galaxy": "NGC3198", "fits": {"nfw": {}}}')
+    assert first != runner.survey_record_hash("NGC3198") and len(first) == 64
