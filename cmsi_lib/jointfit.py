@@ -95,14 +95,24 @@ INC_BOUNDS = (1.0, 179.0)
 BOUND_TOL = 1e-6
 #: Sigma_ref [Msun/pc^2] at which chi0 is derived from A (the seed's)
 SIGMA_REF_REPORT = 50.0
-#: the starting points of ``multi_start``; "reversal" is the fixed-nuisance optimum of issue 13
+#: the starting points of ``multi_start``: the seed's defaults and its shape at amplitudes 1e2, 1e4 and
+#: 1e6 times larger (F - 1 spans ~1e-6 to ~1 on SPARC across that ladder), a weak one, an intermediate
+#: shape, and "reversal", the fixed-nuisance optimum of issue 13 (eps = 0, alpha = 0, ell0 = 1000 kpc)
 STARTS = {
     "seed": Params(),
-    "reversal": Params(chi0=1.8e6, eps=0.0, alpha=0.0, ell0=1000.0),
-    "intermediate": Params(chi0=1e4, eps=0.25, alpha=0.3, ell0=10.0),
+    "seed_x1e2": Params(chi0=8e4),
+    "seed_x1e4": Params(chi0=8e6),
+    "seed_x1e6": Params(chi0=8e8),
     "weak": Params(chi0=1.0),
+    "intermediate": Params(chi0=1e4, eps=0.25, alpha=0.3, ell0=10.0),
+    "reversal": Params(chi0=1.8e6, eps=0.0, alpha=0.0, ell0=1000.0),
 }
 _LOG_GLOBALS = ("ell0", "n")  # fitted as log10
+#: the amplitude is fitted at a pivot: a = log10_A + eps log10(PIVOT_SIGMA) + gamma_alpha log10(PIVOT_COHERENCE),
+#: log10 of (F - 1)/((v_c/c)^2 f) at Sigma = 50 Msun/pc^2 and v_c/sigma_v = 10, typical of the data; it
+#: takes most of the correlation of log10_A with eps and gamma_alpha out of the fit's coordinates
+PIVOT_SIGMA, PIVOT_COHERENCE = 50.0, 10.0
+_PIVOT = (math.log10(PIVOT_SIGMA), math.log10(PIVOT_COHERENCE))
 _LOWER = {"gamma_alpha": 0.0, "eps": 0.0}
 _PENALTY = 1e4  # data residual where the model has no value (as in ``fitting``)
 
@@ -318,6 +328,7 @@ class JointProblem:
     def start(self, params: Params = Params()) -> np.ndarray:
         """x at the identifiable values of ``params`` (free globals) and the nuisance priors' centres."""
         g = identifiable(params)
+        g["log10_A"] += g["eps"] * _PIVOT[0] + g["gamma_alpha"] * _PIVOT[1]  # the pivot amplitude
         x = [math.log10(g[f]) if f in _LOG_GLOBALS else g[f] for f in self.free]
         x += [min(max(c, lo), hi) if k == 2 else (math.log10(c) if k == 1 else c)
               for c, k, lo, hi in zip(self.prior_centre, self.prior_kind, self.lb[self.n_global:],
@@ -329,7 +340,20 @@ class JointProblem:
         g = dict(self.fixed)
         for f, v in zip(self.free, x[: self.n_global], strict=False):
             g[f] = 10.0**v if f in _LOG_GLOBALS else float(v)
+        if "log10_A" in self.free:  # x holds the pivot amplitude
+            g["log10_A"] -= g["eps"] * _PIVOT[0] + g["gamma_alpha"] * _PIVOT[1]
         return g
+
+    def to_reported(self) -> np.ndarray:
+        """The linear map from the free globals' fit coordinates to (log10_A, gamma_alpha, log10 ell0,
+        eps, log10 n) (only the pivot amplitude differs)."""
+        T = np.eye(self.n_global)
+        if "log10_A" in self.free:
+            ia = self.free.index("log10_A")
+            for f, k in (("eps", 0), ("gamma_alpha", 1)):
+                if f in self.free:
+                    T[ia, self.free.index(f)] = -_PIVOT[k]
+        return T
 
     @np.errstate(over="ignore")
     def nuisance_at(self, x) -> dict[str, np.ndarray]:
@@ -413,10 +437,10 @@ class JointFit:
     five (fixed ones included); start: the identifiable values started from. chi2: data only;
     chi2_prior: the nuisance priors; objective = chi2 + chi2_prior. nuisance: galaxy -> {ups_disk,
     ups_bul [Msun/Lsun], D [Mpc], inc [deg]}. at_bound: the parameters (``names``) within ``BOUND_TOL``
-    of a bound. covariance: the Laplace covariance (J^T J)^-1 of the free globals in fit space (log10
-    for ell0 and n), nuisance marginalised; laplace: name -> (p16, p50, p84) in the units of ``values``
+    of a bound. covariance: the Laplace covariance (J^T J)^-1 of the free globals (log10_A, gamma_alpha,
+    log10 ell0, eps, log10 n), nuisance marginalised; laplace: name -> (p16, p50, p84) in the units of ``values``
     from it (Laplace approximation, not a sampled posterior); laplace_hessian_sigma: the standard
-    deviations in fit space from 2 H^-1 instead (H: the full Hessian of the objective, which keeps the
+    deviations in those coordinates from 2 H^-1 instead (H: the full Hessian of the objective, which keeps the
     second-order terms J^T J drops: they matter for large residuals); derived: log10 chi0 at
     Sigma_ref = 50 Msun/pc^2 with its Laplace percentiles. max_boost, median_boost: F - 1 over the data
     points at the MAP. status > 0: converged (``message`` says how); nfev: residual evaluations.
@@ -486,7 +510,7 @@ def _nuisance_newton(prob: JointProblem, x: np.ndarray, tol: float, max_iter: in
         if not live.any():
             break
         _f, g, H = _hessian(prob, x, nuisance_only=True)
-        nfev += 1 + 2 * len(_directions(prob)[ng:]) ** 2
+        nfev += 2 + 2 * len(prob.nuisance_groups) * (1 + len(prob.nuisance_groups))
         Hb, gb, xb = H[cols[:, :, None], cols[:, None, :]], g[cols], x[cols]
         hold = ~on | ((xb <= prob.lb[cols]) & (gb > 0)) | ((xb >= prob.ub[cols]) & (gb < 0))
         keep = ~hold[:, :, None] & ~hold[:, None, :]
@@ -529,8 +553,9 @@ def _directions(prob: JointProblem) -> list[np.ndarray]:
 def _hessian(prob: JointProblem, x: np.ndarray, rel_step: float = 1e-4, nuisance_only: bool = False):
     """Gradient and Hessian of the objective at x by central second differences of each block's
     objective (1 + 2 d^2 residual evaluations for d directions: 129 for 4 globals and 4 nuisance slots).
-    The stencil is centred at x moved at least one step inside the bounds; the gradient is carried back
-    to x to first order. nuisance_only: leave the globals' rows and columns 0 (33 evaluations).
+    The stencil is centred at x moved at least one step inside the bounds. The gradient is 2 J^T r with
+    J from ``JointProblem.jacobian`` (2 more evaluations per column group). nuisance_only: leave the
+    globals' rows and columns 0 (33 + 8 evaluations).
     Returns (objective, gradient, Hessian) with the Hessian dense (n_params square)."""
     h = rel_step * np.maximum(1.0, np.abs(x))
     c = np.clip(x, prob.lb + h, prob.ub - h)
@@ -548,7 +573,7 @@ def _hessian(prob: JointProblem, x: np.ndarray, rel_step: float = 1e-4, nuisance
 
     f0 = fb()
     plus, minus = [fb((d, 1)) for d in range(nd)], [fb((d, -1)) for d in range(nd)]
-    g, H = np.zeros(len(x)), np.zeros((len(x), len(x)))
+    H = np.zeros((len(x), len(x)))
 
     def put(d, e, per_block):  # a per-block mixed second derivative along directions d, e
         if d < ng and e < ng:
@@ -558,17 +583,16 @@ def _hessian(prob: JointProblem, x: np.ndarray, rel_step: float = 1e-4, nuisance
         H[dirs[d][on], dirs[e][on]] = H[dirs[e][on], dirs[d][on]] = per_block[on]
 
     for d in range(nd):
-        grad_b = (plus[d] - minus[d]) / (2 * steps[d])
-        if d < ng:
-            g[dirs[d][0]] = grad_b.sum()
-        else:
-            on = dirs[d] >= 0
-            g[dirs[d][on]] = grad_b[on]
         put(d, d, (plus[d] - 2 * f0 + minus[d]) / steps[d] ** 2)
         for e in range(d):
             mixed = fb((d, 1), (e, 1)) - fb((d, 1), (e, -1)) - fb((d, -1), (e, 1)) + fb((d, -1), (e, -1))
             put(d, e, mixed / (4 * steps[d] * steps[e]))
-    return float(f0.sum()), g + H @ (x - c), H
+    # the gradient from the Jacobian (steps of 1e-6): second differences need larger steps, whose
+    # truncation error spoils first derivatives where the objective is stiff (e.g. v_bar^2 near 0)
+    r = prob.residuals(x)
+    cols = None if not nuisance_only else prob.nuisance_groups
+    g = 2.0 * (prob.jacobian(x, columns=cols).T @ r)
+    return float(r @ r), g, H
 
 
 def _step_caps(prob: JointProblem) -> np.ndarray:
@@ -594,7 +618,7 @@ def _newton(prob: JointProblem, x0: np.ndarray, tol: float, max_iter: int, atol:
     x = np.clip(np.asarray(x0, float), prob.lb, prob.ub)
     f = float(np.sum(prob.residuals(x) ** 2))
     lam, nfev, small, n_h, caps = 1e-3, 1, 0, 0, _step_caps(prob)
-    per_h = 1 + 2 * len(_directions(prob)) ** 2
+    per_h = 2 + 2 * len(_directions(prob)) * (1 + len(_directions(prob)))
     for _ in range(max_iter):
         _f, g, H = _hessian(prob, x)
         nfev, n_h = nfev + per_h, n_h + 1
@@ -659,30 +683,35 @@ def _laplace(prob: JointProblem, x: np.ndarray, interior: np.ndarray) -> tuple[n
     return out
 
 
-def _percentiles(prob: JointProblem, x, cov) -> tuple[dict, dict]:
-    """Laplace 16/50/84 percentiles of the free globals (units of ``values``) and of log10 chi0 at
-    Sigma_ref = SIGMA_REF_REPORT."""
+def _percentiles(prob: JointProblem, x, cov) -> tuple[np.ndarray, dict, dict]:
+    """The Laplace covariance in reported coordinates (``JointProblem.to_reported``; rows of parameters
+    held on a bound NaN) and the 16/50/84 percentiles of the free globals (units of ``values``) and of
+    log10 chi0 at Sigma_ref = SIGMA_REF_REPORT."""
     from scipy.special import ndtri  # imported here: only for the Laplace percentiles
 
-    z = float(ndtri(0.84))
+    z, ng = float(ndtri(0.84)), prob.n_global
+    held = ~np.isfinite(np.diag(cov)) if ng else np.zeros(0, bool)
+    T = prob.to_reported()
+    cov = T @ np.where(np.isfinite(cov), cov, 0.0) @ T.T
+    cov[held, :] = cov[:, held] = np.nan
+    g = prob.globals_at(x)
+    mid = np.array([math.log10(g[f]) if f in _LOG_GLOBALS else g[f] for f in prob.free])
     out = {}
     for i, f in enumerate(prob.free):
         s = math.sqrt(cov[i, i]) if np.isfinite(cov[i, i]) and cov[i, i] >= 0 else math.nan
-        q = [x[i] - z * s, x[i], x[i] + z * s]
-        out[f] = tuple(10.0**v if f in _LOG_GLOBALS else float(v) for v in q)
+        out[f] = tuple(10.0**v if f in _LOG_GLOBALS else float(v) for v in (mid[i] - z * s, mid[i], mid[i] + z * s))
     derived = {}
     if "log10_A" in prob.free:
-        ia, lg = prob.free.index("log10_A"), math.log10(SIGMA_REF_REPORT)
-        grad = np.zeros(len(prob.free))
-        grad[ia] = 1.0
-        if "eps" in prob.free and np.isfinite(cov[prob.free.index("eps")]).any():  # eps on its bound: held
-            grad[prob.free.index("eps")] = lg
-        mid = float(x[ia] + prob.globals_at(x)["eps"] * lg)
+        grad = np.zeros(ng)
+        grad[prob.free.index("log10_A")] = 1.0
+        if "eps" in prob.free and not held[prob.free.index("eps")]:
+            grad[prob.free.index("eps")] = math.log10(SIGMA_REF_REPORT)
         on = grad != 0
         sub = cov[np.ix_(on, on)]
         s = float(np.sqrt(grad[on] @ sub @ grad[on])) if np.all(np.isfinite(sub)) else math.nan
-        derived = {"log10_chi0_at_sigma_ref_50": (mid - z * s, mid, mid + z * s)}
-    return out, derived
+        m = g["log10_A"] + g["eps"] * math.log10(SIGMA_REF_REPORT)
+        derived = {"log10_chi0_at_sigma_ref_50": (m - z * s, m, m + z * s)}
+    return cov, out, derived
 
 
 def _as_blocks(galaxies, options, nuisance) -> list[Block]:
@@ -789,7 +818,8 @@ def _result(prob: JointProblem, x, status, message, nfev, start, method, laplace
     near = (x - prob.lb <= BOUND_TOL) | (prob.ub - x <= BOUND_TOL)
     ng = prob.n_global
     cov, cov_h = _laplace(prob, x, ~near) if laplace else (np.full((ng, ng), np.nan),) * 2
-    pct, derived = _percentiles(prob, x, cov)
+    cov, pct, derived = _percentiles(prob, x, cov)
+    sigma_h = np.sqrt(np.diag(_percentiles(prob, x, cov_h)[0]))
     try:
         boost = prob.point_values(x)[3]
     except (NoSelfConsistentSolution, InputError):
@@ -805,7 +835,7 @@ def _result(prob: JointProblem, x, status, message, nfev, start, method, laplace
         nuisance={b.name: {p: float(nu[p][i]) for p in NUISANCE_NAMES} for i, b in enumerate(prob.blocks)},
         at_bound=[nm for nm, on in zip(prob.names, near, strict=True) if on], success=status > 0,
         status=int(status), message=message, nfev=int(nfev), seconds=seconds, covariance=cov, laplace=pct,
-        laplace_hessian_sigma={f: float(np.sqrt(cov_h[i, i])) for i, f in enumerate(prob.free)},
+        laplace_hessian_sigma=dict(zip(prob.free, sigma_h.tolist(), strict=True)),
         derived=derived, max_boost=float(np.nanmax(boost)), median_boost=float(np.nanmedian(boost)), x=x,
     )  # fmt: skip
 
