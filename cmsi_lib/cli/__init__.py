@@ -9,12 +9,14 @@ Invalid parameters are reported before any work starts, with exit status 2.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import json
 import sys
 
 import numpy as np
 
+from .. import datafiles
 from ..datafiles import DataFileError
 from ..kernel import InputError
 from ..params import ParameterError, Params
@@ -83,6 +85,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        with contextlib.suppress(OSError):  # a read-only results folder is reported by the command itself
+            datafiles.record_mirror()  # so later commands find the data this one used
         return int(args.func(args) or 0)
     except (ParameterError, InputError, DataFileError) as exc:
         print(f"cmsi {args.command}: error: {exc}", file=sys.stderr)
