@@ -72,9 +72,13 @@ def main() -> int:
     )
     ap.add_argument("--engines", type=int, metavar="N", help="compare the page engines on N galaxies instead")
     ap.add_argument("--rounds", type=int, default=2, help="--engines: rounds (the second in reverse order)")
+    ap.add_argument("--before", help="--engines, --figures: also time this template (the figure before item 7)")
+    ap.add_argument("--figures", type=int, metavar="N", help="compare the figure variants on N galaxies, interleaved")
     args = ap.parse_args()
     if args.engines:
         return engines_main(args)
+    if args.figures:
+        return figures_main(args)
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-atlas-"))
     if not args.in_checkout:
@@ -121,8 +125,6 @@ def main() -> int:
 # --------------------------------------------------------------------------- page engines (issue 11)
 #: the line of the template that doubles the PNG's dpi; without it the figure is 72 dpi as before
 RETINA = '%config InlineBackend.figure_format = "retina"\n'
-#: the line of the template that keeps the inline backend from cropping (a second draw) the figure
-NO_TIGHT = '%config InlineBackend.print_figure_kwargs = {"bbox_inches": None}\n'
 CHECKED = ("NGC3198", "DDO154", "UGC02885", "NGC7814")
 
 
@@ -186,7 +188,8 @@ def floor_page(template: str, name: str, folder: str) -> dict:
     import matplotlib.pyplot as plt
 
     retina = RETINA in template
-    bbox = None if NO_TIGHT in template else "tight"  # the inline backend's default is "tight"
+    bbox = None if '"bbox_inches": None' in template else "tight"  # the inline backend's default: "tight"
+    pil = {"compress_level": 1} if '"compress_level": 1' in template else None  # default: 6
     cells = [c.source for c in jupytext.reads(template, fmt="md:myst").cells if c.cell_type == "code"]
     code = ["\n".join(ln for ln in c.splitlines() if not ln.startswith("%")) for c in cells]
     png, figure_seconds = [], 0.0
@@ -194,7 +197,7 @@ def floor_page(template: str, name: str, folder: str) -> dict:
     def show():
         buf = io.BytesIO()
         fig = plt.gcf()
-        fig.savefig(buf, format="png", dpi=fig.dpi * (2 if retina else 1), bbox_inches=bbox)
+        fig.savefig(buf, format="png", dpi=fig.dpi * (2 if retina else 1), bbox_inches=bbox, pil_kwargs=pil)
         png.append(buf.tell())
         plt.close("all")
 
@@ -237,14 +240,16 @@ def median(xs):
     return xs[len(xs) // 2] if len(xs) % 2 else 0.5 * (xs[len(xs) // 2 - 1] + xs[len(xs) // 2])
 
 
-ENGINE_STEPS = (  # (label, engine or floor, dpi)
-    ("floor: the template's code with exec, one process", "floor-serial", 144),
-    ("floor: the template's code with exec, on the cluster", "floor", 144),
-    ("(a) papermill, a fresh kernel per page", "papermill", 144),
-    ("(b) a warm kernel per worker, reset per page", "warm", 144),
-    ("(c) in-process (ploomber-engine), a new shell per page", "inprocess", 144),
-    ("(b) warm kernel, figure at 72 dpi (no retina line)", "warm", 72),
-    ("floor, one process, figure at 72 dpi", "floor-serial", 72),
+ENGINE_STEPS = (  # (label, engine or floor, template variant)
+    ("floor: the template's code with exec, one process", "floor-serial", "144"),
+    ("floor: the template's code with exec, on the cluster", "floor", "144"),
+    ("(a) papermill, a fresh kernel per page", "papermill", "144"),
+    ("(b) a warm kernel per worker, reset per page", "warm", "144"),
+    ("(c) in-process (ploomber-engine), a new shell per page", "inprocess", "144"),
+    ("(b), figure at 72 dpi (the template without its retina line)", "warm", "72"),
+    ("floor, one process, figure at 72 dpi", "floor-serial", "72"),
+    ("(b), the figure before item 7 (72 dpi, legends inside, cropped)", "warm", "before"),
+    ("floor, one process, the figure before item 7", "floor-serial", "before"),
 )
 
 
@@ -268,15 +273,18 @@ def engines_main(args) -> int:
     text = runner.TEMPLATE.read_text()
     if RETINA not in text:
         raise SystemExit(f"the template has no line {RETINA!r}")
-    templates = {144: text, 72: text.replace(RETINA, "")}
+    templates = {"144": text, "72": text.replace(RETINA, "")}
+    if args.before:
+        templates["before"] = Path(args.before).read_text()
     names, folder = subset(args.engines), tempfile.mkdtemp(prefix="bench-engines-")
     print(machine(), file=sys.stderr)
-    rows: dict[str, list] = {label: [] for label, _, _ in ENGINE_STEPS}
+    rows: dict[str, list] = {label: [] for label, _, v in ENGINE_STEPS if v in templates}
     shapes: dict[str, dict] = {}
     for r in range(args.rounds):
-        for label, kind, dpi in ENGINE_STEPS if r % 2 == 0 else ENGINE_STEPS[::-1]:
+        steps = [s for s in ENGINE_STEPS if s[2] in templates]
+        for label, kind, variant in steps if r % 2 == 0 else steps[::-1]:
             load0 = os.getloadavg()[0]
-            start, wall, results = run_step(kind, templates[dpi], names, folder, args.workers)
+            start, wall, results = run_step(kind, templates[variant], names, folder, args.workers)
             rows[label].append((start, wall, results, load0, os.getloadavg()[0]))
             shapes.setdefault(label, next(x for x in results if x["galaxy"] == "NGC3198"))
             print(f"round {r + 1}: {label}: start {start:.1f} s, {len(names)} pages {wall:.1f} s", file=sys.stderr)
@@ -321,6 +329,50 @@ def report_engines(rows: dict, shapes: dict, names: list[str], workers: int) -> 
             for a, b in zip(ref["shape"], shapes[label]["shape"], strict=False):
                 if a != b:
                     print(f"  (a) {a}\n  vs  {b}")
+
+
+def figures_main(args) -> int:
+    """The figure variants page by page, in one process: for each galaxy every variant in turn
+    (the order rotating), with the exec floor and with the warm kernel, so that a change of load
+    hits all variants alike. Reports medians and the median of the per-galaxy ratios."""
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    from cmsi_lib import page_engine, runner
+
+    text = runner.TEMPLATE.read_text()
+    variants = {"144 dpi (retina), legends below": text, "72 dpi, legends below": text.replace(RETINA, "")}
+    if args.before:
+        variants = {"before item 7: 72 dpi, legends inside": Path(args.before).read_text(), **variants}
+    names, folder = subset(args.figures), tempfile.mkdtemp(prefix="bench-figures-")
+    print(machine(), file=sys.stderr)
+    load0 = os.getloadavg()[0]
+    floor_page(text, names[0], folder)
+    run_page("warm", text, names[0], folder)  # kernel start and imports, untimed
+    got: dict[str, dict[str, list]] = {v: {"figure": [], "floor": [], "warm": [], "png": []} for v in variants}
+    keys = list(variants)
+    for i, name in enumerate(names):
+        for v in keys[i % len(keys) :] + keys[: i % len(keys)]:
+            f = floor_page(variants[v], name, folder)
+            w = run_page("warm", variants[v], name, folder)
+            got[v]["figure"].append(f["figure_seconds"])
+            got[v]["floor"].append(f["seconds"])
+            got[v]["warm"].append(w["seconds"])
+            got[v]["png"].append(w["png"][0])
+    page_engine.shutdown_warm_kernel()
+    ref = keys[0]
+    print(f"Machine: {machine()} (at the start {load0:.1f}); {len(names)} galaxies, one process.\n")
+    print(
+        "| figure | figure cell (exec) [s] | page (exec) [s] | page (warm kernel) [s] | warm page / first row's |"
+        " PNG [kB] |"
+    )
+    print("|---|---|---|---|---|---|")
+    for v in keys:
+        g = got[v]
+        ratio = median([a / b for a, b in zip(g["warm"], got[ref]["warm"], strict=True)])
+        print(
+            f"| {v} | {median(g['figure']):.2f} | {median(g['floor']):.2f} | {median(g['warm']):.2f} | {ratio:.2f} |"
+            f" {median(g['png']) / 1e3:.0f} |"
+        )
+    return 0
 
 
 if __name__ == "__main__":

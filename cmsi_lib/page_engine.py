@@ -46,11 +46,10 @@ import inspect
 import os
 import re
 import threading
+from typing import TYPE_CHECKING
 
-import nbformat
-from nbclient import NotebookClient
-from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
-from nbformat import NotebookNode
+if TYPE_CHECKING:
+    from nbformat import NotebookNode
 
 __all__ = ["ENGINES", "DEFAULT_ENGINE", "execute_page_notebook", "shutdown_warm_kernel"]
 
@@ -86,8 +85,10 @@ def execute_page_notebook(
 
 
 # --------------------------------------------------------------------------- errors
-def _cell_error(nb: NotebookNode, index: int, ename: str, evalue: str, traceback: list[str]) -> CellExecutionError:
+def _cell_error(nb: NotebookNode, index: int, ename: str, evalue: str, traceback: list[str]) -> Exception:
     """The error of code cell ``nb.cells[index]``: its index in the template, its first source lines, the traceback."""
+    from nbclient.exceptions import CellExecutionError  # imported here: the notebook stack is heavy
+
     cell = nb.cells[index]
     # the index in the template: not counting the cell the engine injected
     index -= sum("injected-parameters" in c.get("metadata", {}).get("tags", []) for c in nb.cells[:index])
@@ -301,7 +302,10 @@ atexit.register(shutdown_warm_kernel)
 
 def _run_warm(nb: NotebookNode, parameters: dict, cwd: str, timeout: float) -> NotebookNode:
     global _WARM
-    from papermill.parameterize import parameterize_notebook  # imported here: papermill is heavy
+    import nbformat  # imported here: the notebook stack is heavy, and importing this module is not
+    from nbclient import NotebookClient  # (same)
+    from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError  # (same)
+    from papermill.parameterize import parameterize_notebook  # (same)
 
     nb = nbformat.v4.upgrade(nb)
     nb.metadata.setdefault("papermill", {"parameters": {}})
@@ -331,7 +335,8 @@ def _run_warm(nb: NotebookNode, parameters: dict, cwd: str, timeout: float) -> N
 
 # --------------------------------------------------------------------------- in process
 def _run_inprocess(nb: NotebookNode, parameters: dict, cwd: str) -> NotebookNode:
-    from ploomber_engine.ipython import PloomberClient  # imported here: only this engine needs it
+    import nbformat  # imported here: the notebook stack is heavy
+    from ploomber_engine.ipython import PloomberClient  # (same; and only this engine needs it)
 
     saved, back_to = _capture(), os.getcwd()
     nb = nbformat.v4.upgrade(nb)

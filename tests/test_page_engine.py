@@ -160,3 +160,27 @@ def test_warm_kernel_renders_what_papermill_renders(tmp_path):
     assert _shape(warm) == _shape(reference)
     assert [c.get("execution_count") for c in warm.cells] == [c.get("execution_count") for c in reference.cells]
     assert [c.source for c in warm.cells] == [c.source for c in reference.cells]
+
+
+@pytest.mark.slow
+def test_atlas_figure_is_144_dpi_shown_at_the_figures_size(tmp_path):
+    """The real template, one galaxy: the PNG has twice the pixels of its display width (retina),
+    and the display width is the figure's 9 in at 72 px/in."""
+    import base64
+    import struct
+
+    import jupytext
+
+    from cmsi_lib import runner
+    from cmsi_lib.options import SparcOptions
+    from cmsi_lib.params import Params
+
+    nb = jupytext.reads(runner.TEMPLATE.read_text(), fmt="md:myst")
+    parameters = {"galaxy": "DDO154", "params": Params().as_dict(), "options": SparcOptions().as_dict()}
+    out = execute_page_notebook(nb, {**parameters, "results_folder": ""}, tmp_path, 300, engine="warm")
+    (fig,) = [o for c in out.cells for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
+    png = base64.b64decode(fig.data["image/png"])
+    width, height = struct.unpack(">II", png[16:24])  # the IHDR chunk
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    assert fig.metadata["image/png"] == {"width": width // 2, "height": height // 2}
+    assert width == 2 * 9 * 72
