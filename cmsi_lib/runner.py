@@ -73,7 +73,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from . import datafiles, paths, sparc
+from . import datafiles, page_engine, paths, sparc
 from .errors import ResultsWriteError
 from .options import SparcOptions
 from .results import atomic_write_text, survey_dir, survey_has_run
@@ -551,7 +551,6 @@ def execute_page(
     """
     import jupytext  # imported here: the notebook stack is heavy; only page runs need it
     import nbformat  # (same)
-    import papermill  # (same)
 
     t0 = time.perf_counter()
     out_nb, key_file = Path(out_nb), Path(key_file)
@@ -559,18 +558,7 @@ def execute_page(
         _remove(key_file)
         _remove(Path(row_file))
         nb = jupytext.reads(template, fmt="md:myst")
-        nb = papermill.execute_notebook(
-            nb,
-            None,
-            parameters=parameters,
-            kernel_name="python3",
-            cwd=cwd,
-            progress_bar=False,
-            log_output=False,
-            request_save_on_cell_execute=False,
-            execution_timeout=timeout,
-            extra_arguments=["--IPKernelApp.log_level=CRITICAL"],  # no kernel start/stop chatter
-        )
+        nb = page_engine.execute_page_notebook(nb, parameters, cwd, timeout)  # a warm kernel per worker
         _finish_notebook(nb, name)
         _write(out_nb, nbformat.writes(nb))
         _write(key_file, cache_key + "\n")
@@ -637,48 +625,73 @@ def _sigint_deferred() -> Iterator[None]:
         raise KeyboardInterrupt
 
 
+#: Dask settings of a run: a page whose worker dies is tried PAGE_ATTEMPTS times; a local worker
+#: that is slow to restart (a loaded machine) is waited for, not dropped after Dask's default 15 s
+_DASK_CONFIG = {
+    "distributed.scheduler.allowed-failures": PAGE_ATTEMPTS - 1,
+    "distributed.deploy.lost-worker-timeout": "1 hour",
+}
+
+
 def _execute_on_dask(jobs: list[dict], workers: int | None, scheduler: str | None) -> Iterator[PageResult]:
     """Yield the result of each job as it completes, on Dask. As many pages are in flight as the
     cluster has threads (a worker process that dies takes only its own page with it, and a result
     is fetched and released as soon as it is there); a page whose worker process dies is tried
     :data:`PAGE_ATTEMPTS` times in all."""
     import dask  # imported here: Dask is heavy and unused by serial runs
-    from distributed import Client, LocalCluster, as_completed  # (same)
+    from distributed import Client, LocalCluster  # (same)
 
     cluster = client = None
     interrupted = False
-    try:
-        with _sigint_deferred(), dask.config.set({"distributed.scheduler.allowed-failures": PAGE_ATTEMPTS - 1}):
-            if not scheduler:
-                cluster = LocalCluster(
-                    n_workers=workers or _default_workers(),
-                    threads_per_worker=1,
-                    processes=True,
-                    dashboard_address=None,
-                    scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},  # its HTTP server: any free local port
-                    silence_logs=logging.ERROR,
-                )
-            client = Client(cluster if cluster is not None else scheduler)
-        todo, running, done = list(reversed(jobs)), {}, as_completed()
-        while todo or running:
-            while todo and len(running) < max(1, sum(client.nthreads().values())):
-                job = todo.pop()
-                fut = client.submit(execute_page, **job, key=f"page-{job['name']}-{job['cache_key'][:12]}", pure=False)
-                running[fut] = job
-                done.add(fut)
-            fut = next(done)
-            job = running.pop(fut)
-            try:
-                res = fut.result()
-            except Exception as exc:  # noqa: BLE001 - the worker died (KilledWorker) or the scheduler went away
-                res = PageResult(job["name"], "failed", 0.0, _page_error(exc, job["timeout"]))
-            fut.release()
-            yield res
-    except (KeyboardInterrupt, GeneratorExit):
-        interrupted = True
-        raise
-    finally:
-        _stop_dask(cluster, client, quiet=interrupted)
+    n_workers = workers or _default_workers()
+    with dask.config.set(_DASK_CONFIG):
+        try:
+            with _sigint_deferred():
+                if not scheduler:
+                    cluster = LocalCluster(
+                        n_workers=n_workers,
+                        threads_per_worker=1,
+                        processes=True,
+                        dashboard_address=None,
+                        scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},  # its HTTP server: a free local port
+                        silence_logs=logging.ERROR,
+                    )
+                client = Client(cluster if cluster is not None else scheduler)
+            todo, running = list(reversed(jobs)), {}
+            while todo or running:
+                while todo and len(running) < max(1, sum(client.nthreads().values())):
+                    job = todo.pop()
+                    key = f"page-{job['name']}-{job['cache_key'][:12]}"
+                    running[client.submit(execute_page, **job, key=key, pure=False)] = job
+                fut = _next_done(list(running), cluster, n_workers)
+                job = running.pop(fut)
+                try:
+                    res = fut.result()
+                except Exception as exc:  # noqa: BLE001 - the worker died (KilledWorker) or the scheduler went away
+                    res = PageResult(job["name"], "failed", 0.0, _page_error(exc, job["timeout"]))
+                fut.release()
+                yield res
+        except (KeyboardInterrupt, GeneratorExit):
+            interrupted = True
+            raise
+        finally:
+            _stop_dask(cluster, client, quiet=interrupted)
+
+
+def _next_done(futures: list, cluster, n_workers: int):
+    """The first of ``futures`` to finish. While none does, a local cluster left with no worker
+    process at all (one that failed to restart) is given its workers again."""
+    from distributed import wait  # imported here: Dask is heavy and unused by serial runs
+
+    while True:
+        try:
+            done, _ = wait(futures, timeout=30, return_when="FIRST_COMPLETED")
+        except TimeoutError:
+            done = set()
+        if done:
+            return next(f for f in futures if f in done)
+        if cluster is not None and not cluster.workers:
+            cluster.scale(n_workers)
 
 
 def _stop_dask(cluster, client, quiet: bool) -> None:

@@ -365,22 +365,27 @@ if __name__ == "__main__":
 
 @pytest.mark.slow
 def test_two_processes_at_the_same_parameters_execute_each_page_once(tmp_results, tmp_path):
-    log = tmp_path / "executions.log"
-    tiny_template(tmp_path, f"open({str(log)!r}, 'a').write(galaxy + '\\n'); time.sleep(2)")
+    log, go = tmp_path / "executions.log", tmp_path / "go"
+    # each page waits (at most 90 s) until the test lets it go, so the second run surely meets the first
+    wait = f"t0 = time.time()\nwhile not os.path.exists({str(go)!r}) and time.time() - t0 < 90:\n    time.sleep(0.05)"
+    tiny_template(tmp_path, f"open({str(log)!r}, 'a').write(galaxy + '\\n')\n{wait}")
     (tmp_path / "driver.py").write_text(DRIVER)
     env = {**os.environ, "CMSI_RESULTS_DIR": str(tmp_results)}
     cmd = [sys.executable, str(tmp_path / "driver.py"), str(tmp_path), "NGC3198", "DDO154"]
     a = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 90
     while not log.exists() and time.monotonic() < deadline:  # the first is executing a page
         time.sleep(0.05)
     b = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    first_line = b.stderr.readline()  # the second run says that it waits, then waits
+    go.touch()
     (out_a, _), (out_b, err_b) = a.communicate(timeout=120), b.communicate(timeout=120)
     assert a.returncode == b.returncode == 0
     ra, rb = json.loads(out_a), json.loads(out_b)
     assert (ra["executed"], rb["executed"], rb["cached"]) == (2, 0, 2)
     assert sorted(log.read_text().split()) == ["DDO154", "NGC3198"]  # once each
-    assert f"waiting for the other run at the same parameters and options (run {Params().hash}), pid {a.pid}," in err_b
+    expected = f"waiting for the other run at the same parameters and options (run {Params().hash}), pid {a.pid},"
+    assert first_line.startswith(expected) and not err_b.strip()
 
 
 # --------------------------------------------------------------------------- Ctrl-C
