@@ -1,4 +1,5 @@
-"""The atlas runner: execute the per-galaxy page template with papermill, in parallel (Dask),
+"""The atlas runner: execute the per-galaxy page template (papermill's parameters, a warm kernel per
+Dask worker reset before each page: :mod:`cmsi_lib.page_engine`), in parallel (Dask),
 behind a content-hash cache. It knows no physics: it fills the template's parameters, runs
 it, stores what it produced, and gathers the one-row results the pages wrote.
 

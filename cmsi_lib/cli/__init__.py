@@ -82,7 +82,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    try:
+        parser = build_parser()  # imports every command module: a second or two
+    except KeyboardInterrupt:
+        print("cmsi: interrupted", file=sys.stderr)
+        return 130
     args = parser.parse_args(argv)
     try:
         with contextlib.suppress(OSError):  # a read-only results folder is reported by the command itself
