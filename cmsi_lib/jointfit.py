@@ -93,6 +93,8 @@ NUISANCE_NAMES = ("ups_disk", "ups_bul", "D", "inc")
 INC_BOUNDS = (1.0, 179.0)
 #: a parameter within this distance (fit space) of a bound is reported as on it
 BOUND_TOL = 1e-6
+#: ell0 beyond this factor of every radius of the data (or below every radius over it): f is in a limit
+LIMIT_FACTOR = 1e3
 #: Sigma_ref [Msun/pc^2] at which chi0 is derived from A (the seed's)
 SIGMA_REF_REPORT = 50.0
 #: the starting points of ``multi_start``: the seed's defaults and its shape at amplitudes 1e2, 1e4 and
@@ -437,12 +439,14 @@ class JointFit:
     five (fixed ones included); start: the identifiable values started from. chi2: data only;
     chi2_prior: the nuisance priors; objective = chi2 + chi2_prior. nuisance: galaxy -> {ups_disk,
     ups_bul [Msun/Lsun], D [Mpc], inc [deg]}. at_bound: the parameters (``names``) within ``BOUND_TOL``
-    of a bound. covariance: the Laplace covariance (J^T J)^-1 of the free globals (log10_A, gamma_alpha,
-    log10 ell0, eps, log10 n), nuisance marginalised; laplace: name -> (p16, p50, p84) in the units of ``values``
-    from it (Laplace approximation, not a sampled posterior); laplace_hessian_sigma: the standard
-    deviations in those coordinates from 2 H^-1 instead (H: the full Hessian of the objective, which keeps the
-    second-order terms J^T J drops: they matter for large residuals); derived: log10 chi0 at
-    Sigma_ref = 50 Msun/pc^2 with its Laplace percentiles. max_boost, median_boost: F - 1 over the data
+    of a bound; in_limit: the globals the data cannot determine there (``_in_limit``), held like those
+    on a bound in the Laplace approximation. covariance: the Laplace covariance (J^T J)^-1 of the free
+    globals (log10_A, gamma_alpha, log10 ell0, eps, log10 n), nuisance marginalised; laplace: name ->
+    (p16, p50, p84) in the units of ``values`` from it (Laplace approximation, not a sampled
+    posterior); laplace_hessian_sigma: the standard deviations in those coordinates from 2 H^-1 instead
+    (H: the full Hessian of the objective, which keeps the second-order terms J^T J drops: they matter
+    for large residuals); derived: log10 chi0 at Sigma_ref = 50 Msun/pc^2 with its Laplace
+    percentiles. max_boost, median_boost: F - 1 over the data
     points at the MAP. status > 0: converged (``message`` says how); nfev: residual evaluations.
     """
 
@@ -461,6 +465,7 @@ class JointFit:
     n_params: int
     nuisance: dict
     at_bound: list
+    in_limit: list
     success: bool
     status: int
     message: str
@@ -813,11 +818,26 @@ def joint_map(
     return _result(prob, x, status, message, nfev, start, method, laplace, time.perf_counter() - t0)
 
 
+def _in_limit(prob: JointProblem, x) -> np.ndarray:
+    """The free globals a fit cannot determine at x because the profile is in a limit: ell0 more than
+    LIMIT_FACTOR times every radius of the data (f = 1: ell0 and n drop out) or less than every radius
+    over LIMIT_FACTOR (f = ell0/R: only A ell0 remains, so n drops out and ell0 is held)."""
+    out = np.zeros(len(x), bool)
+    g = prob.globals_at(x)
+    R = prob.R[prob.R > 0]
+    far = g["ell0"] > LIMIT_FACTOR * R.max() or g["ell0"] < R.min() / LIMIT_FACTOR
+    for f in ("ell0", "n"):
+        if far and f in prob.free:
+            out[prob.free.index(f)] = True
+    return out
+
+
 def _result(prob: JointProblem, x, status, message, nfev, start, method, laplace, seconds) -> JointFit:
     rd, rp = prob.data_residuals(x), prob.prior_residuals(x)
     near = (x - prob.lb <= BOUND_TOL) | (prob.ub - x <= BOUND_TOL)
+    limit = _in_limit(prob, x) if prob.model == "cmsi" else np.zeros(len(x), bool)
     ng = prob.n_global
-    cov, cov_h = _laplace(prob, x, ~near) if laplace else (np.full((ng, ng), np.nan),) * 2
+    cov, cov_h = _laplace(prob, x, ~near & ~limit) if laplace else (np.full((ng, ng), np.nan),) * 2
     cov, pct, derived = _percentiles(prob, x, cov)
     sigma_h = np.sqrt(np.diag(_percentiles(prob, x, cov_h)[0]))
     try:
@@ -834,6 +854,7 @@ def _result(prob: JointProblem, x, status, message, nfev, start, method, laplace
         galaxies=[b.name for b in prob.blocks], n_params=len(prob.names),
         nuisance={b.name: {p: float(nu[p][i]) for p in NUISANCE_NAMES} for i, b in enumerate(prob.blocks)},
         at_bound=[nm for nm, on in zip(prob.names, near, strict=True) if on], success=status > 0,
+        in_limit=[nm for nm, on in zip(prob.names, limit, strict=True) if on],
         status=int(status), message=message, nfev=int(nfev), seconds=seconds, covariance=cov, laplace=pct,
         laplace_hessian_sigma=dict(zip(prob.free, sigma_h.tolist(), strict=True)),
         derived=derived, max_boost=float(np.nanmax(boost)), median_boost=float(np.nanmedian(boost)), x=x,
@@ -863,10 +884,17 @@ def distinct_optima(fits: Mapping[str, JointFit], atol: float = 0.01) -> list[di
     return out
 
 
+def _num(v) -> float | None:
+    """A float for JSON: None where not finite (strict JSON has no NaN)."""
+    v = float(v)
+    return v if math.isfinite(v) else None
+
+
 def joint_fit_record(fit: JointFit, newton: JointFit | None = None) -> dict:
     """A plain dict for ``cmsi survey --json`` (key ``joint_fit``): free parameters, MAP values, 16/50/84
     percentiles (Laplace approximation, labelled so), chi^2, n_points, n_galaxies; with ``newton`` (the
-    Newton-only joint MAP on the same blocks) also its chi^2 and objective on the identical points."""
+    Newton-only joint MAP on the same blocks) also its chi^2 and objective on the identical points.
+    Numbers that are not finite (a percentile of a held parameter) are None."""
     rec = {
         "model": fit.model,
         "vc_mode": fit.vc_mode,
@@ -876,9 +904,9 @@ def joint_fit_record(fit: JointFit, newton: JointFit | None = None) -> dict:
         "percentiles": {
             "method": "laplace",
             "note": "Laplace approximation (J^T J)^-1 at the MAP, nuisance marginalised; not a sampled posterior; "
-            "meaningless for a parameter on a bound",
+            "parameters on a bound or in a limit (at_bound, in_limit) are held and have none",
             "levels": [16, 50, 84],
-            "values": {k: [float(q) for q in v] for k, v in {**fit.laplace, **fit.derived}.items()},
+            "values": {k: [_num(q) for q in v] for k, v in {**fit.laplace, **fit.derived}.items()},
         },
         "chi2": fit.chi2,
         "chi2_prior": fit.chi2_prior,
@@ -887,7 +915,8 @@ def joint_fit_record(fit: JointFit, newton: JointFit | None = None) -> dict:
         "n_galaxies": fit.n_galaxies,
         "n_params": fit.n_params,
         "at_bound": list(fit.at_bound),
-        "max_boost": fit.max_boost,
+        "in_limit": list(fit.in_limit),
+        "max_boost": _num(fit.max_boost),
         "success": fit.success,
         "nfev": fit.nfev,
         "seconds": fit.seconds,

@@ -3,6 +3,7 @@ residuals against the per-galaxy models, the Jacobian's sparsity and the Hessian
 differences, the Newton joint MAP against independent per-galaxy fits, and recovery of CMSI parameters
 injected into mock curves with SPARC's radii, errors and priors (and of no CMSI from a Newtonian mock)."""
 
+import json
 import math
 
 import numpy as np
@@ -259,6 +260,7 @@ def test_joint_fit_record_and_bad_input():
     lo, mid, hi = rec["percentiles"]["values"]["ell0"]
     assert math.log10(hi / mid) == pytest.approx(math.log10(mid / lo), rel=1e-9)
     assert rec["newton"]["chi2"] == newton.chi2 and rec["chi2"] < newton.chi2
+    json.dumps(rec, allow_nan=False)  # plain, strict JSON
     blocks = jointfit.sparc_blocks(_sample(THREE[:1]))
     other = jointfit.joint_map(blocks, model="newton")
     with pytest.raises(InputError, match="same galaxies"):
