@@ -158,7 +158,29 @@ def render(res: dict) -> str:
     lines += _notes(res)
     for key in ("sparc", "sparc_fixed", "mw", "mw_gas", "sparc_mw"):
         lines += _study_md(res[key])
+    lines += _long_md(res.get("sparc_long", []))
     return "\n".join(lines) + "\n"
+
+
+def _long_md(rows: list) -> list[str]:
+    """The SPARC starts that hit the iteration limit, rerun with max_iter = 1500 (now the default)."""
+    if not rows:
+        return []
+    lines = ["### SPARC, nuisance free: the starts that hit the limit, rerun with max_iter = 1500", "",
+             "Run after the main run (same code, the default max_iter then raised from 300 to 1500).", "",
+             "| start | objective | objective - Newton | chi^2 - Newton | MAP | Laplace 16/50/84 of log10_A | "
+             "on a bound | in a limit | max F - 1 | time [s] | evaluations |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    for r in rows:
+        lo, mid, hi = r["laplace"]["log10_A"]
+        lines.append(f"| {r['label']} | {r['objective']:.3f} | {r['d_objective_vs_newton']:.3f} | "
+                     f"{r['d_chi2_vs_newton']:.3f} | {_fmt_values(r['values'])} | {lo:.4f} / {mid:.4f} / {hi:.4f} | "
+                     f"{', '.join(r['at_bound_globals']) or '-'} | {', '.join(r['record']['in_limit']) or '-'} | "
+                     f"{r['max_boost']:.3g} | {r['seconds']:.0f} | {r['nfev']} |")  # fmt: skip
+    best = min(rows, key=lambda r: r["objective"])
+    lines += ["", "Its `joint_fit` record (percentiles: Laplace approximation):", "", "```json",
+              json.dumps(best["record"], indent=1, default=float), "```", ""]  # fmt: skip
+    return lines
 
 
 def _best(st: dict) -> dict:
@@ -169,6 +191,8 @@ def _notes(res: dict) -> list[str]:
     """What the tables say, computed from them."""
     sp, fx, mw, both = res["sparc"], res["sparc_fixed"], res["mw"], res["sparc_mw"]
     b, bf, bm, bb = _best(sp), _best(fx), _best(mw), _best(both)
+    if res.get("sparc_long"):
+        b = min([b, *res["sparc_long"]], key=lambda r: r["objective"])
     unconverged = [f"{st['label']}: {r['label']}" for st in (sp, fx, mw, res["mw_gas"], both) for r in st["cmsi"]
                    if r["status"] <= 0]  # fmt: skip
     sep = mw["newton"]["objective"] + sp["newton"]["objective"]
@@ -187,7 +211,9 @@ def _notes(res: dict) -> list[str]:
         f"bound: {', '.join(b['at_bound_globals']) or 'none'}; max F - 1 = {b['max_boost']:.3g}. Starts that "
         "reach the Newtonian limit (F - 1 < 1e-8 everywhere: A -> 0 or ell0 -> 0) end at Newton's objective.",
         f"- Runs that stopped at the iteration limit (status 0; their objective is an upper bound on that "
-        f"optimum's): {'; '.join(unconverged) or 'none'}.",
+        f"optimum's): {'; '.join(unconverged) or 'none'}"
+        ""
+        + (" (rerun with max_iter = 1500 at the end: both reach the same optimum)." if res.get("sparc_long") else "."),
         f"- Milky Way alone: Newton chi^2 {mw['newton']['chi2']:.0f} on {mw['n_points']} points; best CMSI "
         f"{bm['chi2']:.1f} at {_fmt_values(bm['values'])} (sigma_v stellar-radial); with sigma_v = 10 km/s "
         f"{_best(res['mw_gas'])['chi2']:.1f}.",
@@ -195,8 +221,10 @@ def _notes(res: dict) -> list[str]:
         f"Milky Way {mw['newton']['objective']:.3f}: {sep:.3f}); best CMSI {bb['objective']:.3f} at "
         f"{_fmt_values(bb['values'])}, against {b['objective'] + bm['objective']:.3f} for the two fitted apart: "
         f"one parameter set for both costs {bb['objective'] - b['objective'] - bm['objective']:.1f} in objective.",
-        "- Laplace percentiles are NaN for a parameter on a bound (held) and where J^T J is singular (a "
-        "flat direction: ell0 far outside the radii, or A -> 0); they are not a posterior.",
+        "- Laplace percentiles are NaN (None in the record) for a parameter on a bound or in a limit (held: "
+        "ell0 more than 1e3 times outside every radius), and where J^T J is singular (A -> 0). They are not a "
+        "posterior; the full-Hessian version (laplace_hessian_sigma) is NaN where that Hessian is not "
+        "positive definite. Every optimum found is a local one: found, not proven global.",
         f"- scipy's least_squares (trf, lsmr, jac_sparsity) from the seed reached {res['scipy_seed']['objective']:.1f} "
         f"in {res['scipy_seed']['nfev']} evaluations (its limit) against {res['timing_seed']['objective']:.3f} "
         "for the damped Newton: with residuals this large (chi^2 ~ 27 per point) Gauss-Newton steps crawl.", "",

@@ -786,7 +786,7 @@ def joint_map(
     nuisance_starts: Sequence[JointFit] = (),
     method: str = "newton",
     tol: float = 1e-10,
-    max_iter: int = 300,
+    max_iter: int = 1500,
     laplace: bool = True,
 ) -> JointFit:
     """The joint MAP of CMSI's identifiable globals ``free`` (``GLOBAL_NAMES``) and every galaxy's
