@@ -49,3 +49,12 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slow)
+
+
+@pytest.fixture
+def results(tmp_path, monkeypatch):
+    """A temporary results folder (``cmsi_lib.paths.results_dir`` points there); returns it."""
+    out = tmp_path / "results"
+    out.mkdir()
+    monkeypatch.setattr("cmsi_lib.paths.results_dir", lambda: out)
+    return out

@@ -19,14 +19,6 @@ from cmsi_lib.cli import build_parser, main
 from cmsi_lib.cli import survey as survey_cli
 
 
-@pytest.fixture
-def results(tmp_path, monkeypatch):
-    out = tmp_path / "results"
-    out.mkdir()
-    monkeypatch.setattr("cmsi_lib.paths.results_dir", lambda: out)
-    return out
-
-
 def counting(monkeypatch, module, name):
     """Replace ``module.name`` by a wrapper that counts its calls; returns the list of calls."""
     calls = []

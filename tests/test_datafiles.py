@@ -72,15 +72,6 @@ def test_mirror_folder_that_does_not_exist_is_named(tmp_path, monkeypatch):
 MIRRORED = "sparc/SPARC_Lelli2016c.mrt"
 
 
-@pytest.fixture
-def results(tmp_path, monkeypatch):
-    """A temporary results folder (where the config file lives)."""
-    out = tmp_path / "results"
-    out.mkdir()
-    monkeypatch.setattr("cmsi_lib.paths.results_dir", lambda: out)
-    return out
-
-
 def _mirror_with(folder, name=MIRRORED):
     """A mirror folder holding a verbatim copy of registry file ``name``."""
     src = datafiles.fetch(name)

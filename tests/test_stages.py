@@ -14,14 +14,6 @@ from cmsi_lib.errors import DataFileError, InputError
 SPARC = "sparc/SPARC_Lelli2016c.mrt"
 
 
-@pytest.fixture
-def results(tmp_path, monkeypatch):
-    out = tmp_path / "results"
-    out.mkdir()
-    monkeypatch.setattr("cmsi_lib.paths.results_dir", lambda: out)
-    return out
-
-
 class Counter:
     """A compute function that counts its calls and returns a result with JSON-unfriendly types."""
 
