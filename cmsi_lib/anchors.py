@@ -52,7 +52,7 @@ SPARC_STANDARD_POINTS = Anchor(
     0.005 * 2693,
     "points",
     "McGaugh, Lelli & Schombert 2016, PRL 117, 201101",
-    "0.5%: the boundary e_V/V = 0.1 exactly, and rounding of the table",
+    "0.5%: the published sample is not re-derivable row by row (the exact cut e_V/V < 0.1 gives 2694)",
 )
 #: observed scatter about the RAR with Ups_disk = 0.5, Ups_bul = 0.7 and the standard cuts
 RAR_SCATTER_FIXED_DEX = Anchor(

@@ -26,6 +26,7 @@ import difflib
 import functools
 import math
 import re
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -55,6 +56,8 @@ __all__ = [
     "CutStep",
     "CutCounts",
     "apply_cuts",
+    "exact_decimal",
+    "relative_error_below",
     "SIGMA_V_MODELS",
     "SIGMA_DEFINITIONS",
     "sigma_v",
@@ -341,7 +344,8 @@ class QualityCuts:
 
     q_max: keep galaxies with quality flag Q <= q_max (1 high, 2 medium, 3 low).
     inc_min: keep galaxies with inclination >= inc_min [deg] (face-on discs have large sin i errors).
-    rel_err_max: keep points with e_Vobs/Vobs < rel_err_max.
+    rel_err_max: keep points with e_Vobs/Vobs < rel_err_max, decided exactly in decimal arithmetic
+    (:func:`relative_error_below`): a point with e_Vobs/Vobs = 0.1 exactly (F568-3 has two) fails.
     Pass ``None`` for a cut to disable it.
     """
 
@@ -384,6 +388,40 @@ class CutCounts:
         return {s.cut: {"description": s.description, "galaxies": s.galaxies, "points": s.points} for s in self.steps}
 
 
+def exact_decimal(x: float) -> Fraction:
+    """The decimal number a float was read from, as an exact :class:`~fractions.Fraction`.
+
+    ``repr`` gives the shortest decimal string that reads back to the same float; a decimal of at
+    most 15 significant digits (DBL_DIG) reads and prints back unchanged, so for a value read from a
+    table of <= 15 digits (SPARC's Table 2: F6.2, F5.2) this is the table's decimal exactly, e.g.
+    ``exact_decimal(11.7) == Fraction(117, 10)`` (the float 11.7 is 11.699999999999999289...).
+    """
+    x = float(x)
+    if not math.isfinite(x):
+        raise ValueError(f"{x!r} has no exact decimal value; a finite number is required")
+    return Fraction(repr(x))
+
+
+def relative_error_below(e_v: np.ndarray, v: np.ndarray, rel_err_max: float) -> np.ndarray:
+    """Boolean mask of points with e_v / v < rel_err_max, decided exactly in decimal arithmetic.
+
+    Each value is taken as the decimal it was read as (:func:`exact_decimal`), and the test is
+    e_v < rel_err_max * v with v > 0, in fractions: no float rounding of the quotient (in floats,
+    11.7/117.0 = 0.09999999999999999 < 0.1 although 11.7/117 = 0.1 exactly). A point with v <= 0
+    or a non-finite e_v or v fails (its e_v/v is undefined or not a relative error).
+    Units: e_v and v in the same unit (km/s); rel_err_max dimensionless.
+    """
+    r = exact_decimal(rel_err_max)
+    e_v, v = np.asarray(e_v, dtype=float), np.asarray(v, dtype=float)
+    if e_v.shape != v.shape:
+        raise ValueError(f"e_v has shape {e_v.shape} but v has shape {v.shape}; they must match")
+    out = np.zeros(v.shape, dtype=bool)
+    for i, (e, w) in enumerate(zip(e_v.ravel(), v.ravel(), strict=True)):
+        if math.isfinite(e) and math.isfinite(w) and w > 0:
+            out.flat[i] = exact_decimal(e) < r * exact_decimal(w)
+    return out
+
+
 def apply_cuts(galaxies: dict[str, Galaxy] | None = None, cuts: QualityCuts = QualityCuts()):
     """Apply ``cuts``; return ``(kept, counts)``.
 
@@ -410,9 +448,8 @@ def apply_cuts(galaxies: dict[str, Galaxy] | None = None, cuts: QualityCuts = Qu
         steps.append(step("inclination", f"inclination >= {cuts.inc_min:g} deg"))
     if cuts.rel_err_max is not None:
         for n, g in galaxies.items():
-            with np.errstate(divide="ignore", invalid="ignore"):
-                masks[n] &= g.e_v_obs / g.v_obs < cuts.rel_err_max
-        steps.append(step("velocity_error", f"points with e_Vobs/Vobs < {cuts.rel_err_max:g}"))
+            masks[n] &= relative_error_below(g.e_v_obs, g.v_obs, cuts.rel_err_max)
+        steps.append(step("velocity_error", f"points with e_Vobs/Vobs < {cuts.rel_err_max:g} (exact decimal)"))
     kept = {n: (galaxies[n], m) for n, m in masks.items() if m.any()}
     return kept, CutCounts(tuple(steps))
 

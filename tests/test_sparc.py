@@ -5,6 +5,7 @@ import dataclasses
 import json
 import math
 import shutil
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -49,11 +50,59 @@ def test_default_cuts_reproduce_the_published_rar_sample():
     assert (steps["all"].galaxies, steps["all"].points) == (175, 3391)
     # galaxy cuts Q < 3 and Inc >= 30 deg: exactly the published 153 galaxies
     assert steps["inclination"].galaxies == PUBLISHED_RAR_GALAXIES
-    # point cut e_V/V < 0.1: within 0.5% of the published 2693 points (we get 2696, cf. PROVENANCE.md)
+    # point cut e_V/V < 0.1 (exact): within 0.5% of the published 2693 points (we get 2694)
     assert abs(counts.final.points - PUBLISHED_RAR_POINTS) <= 0.005 * PUBLISHED_RAR_POINTS
     assert counts.final.points == sum(int(m.sum()) for _, m in kept.values())
     pts = [s.points for s in counts.steps]
     assert pts == sorted(pts, reverse=True)
+
+
+def _table2_decimals(name):
+    """(e_Vobs, Vobs) of ``name`` as exact Fractions of the decimal strings in the MRT file (bytes 27-38)."""
+    raw = datafiles.fetch(sparc.TABLE2_FILE).read_text().splitlines()
+    rows = [ln for ln in raw if ln[:11].strip() == name]
+    return [(Fraction(ln[33:38].strip()), Fraction(ln[26:32].strip())) for ln in rows]
+
+
+def test_exact_cut_excludes_f568_3s_two_points_at_exactly_ten_percent():
+    # MassModels rows of F568-3 (Q = 1, Inc = 40 deg): 10.70/107.00 and 11.70/117.00 are 0.1 exactly
+    # (in floats, 10.7/107.0 and 11.7/117.0 are 0.09999999999999999 and passed e/V < 0.1)
+    rows = _table2_decimals("F568-3")
+    at_boundary = [i for i, (e, v) in enumerate(rows) if e == v / 10]
+    assert [rows[i] for i in at_boundary] == [(Fraction(107, 10), 107), (Fraction(117, 10), 117), (12, 120)]
+    kept, _ = sparc.apply_cuts()
+    g, mask = kept["F568-3"]
+    assert not mask[at_boundary].any()
+    # by hand from the 18 rows: e < V/10 at R = 1.80, 3.64, 4.60, 5.14, 5.39, 10.17 kpc (6 points)
+    by_hand = [e < v / 10 for e, v in rows]
+    assert mask.tolist() == by_hand and [i for i, ok in enumerate(by_hand) if ok] == [2, 6, 8, 9, 10, 13]
+    # float rounding would have let two through
+    assert int(np.sum(g.e_v_obs[at_boundary] / g.v_obs[at_boundary] < 0.1)) == 2
+
+
+def test_sample_after_cuts_counted_by_hand_from_the_file():
+    # every row of Table 2 read as decimal strings; Q and Inc from Table 1; cut e < V/10 exactly
+    t1 = {str(r["Galaxy"]): (int(r["Q"]), float(r["Inc"])) for r in sparc.load_table1()}
+    raw = datafiles.fetch(sparc.TABLE2_FILE).read_text().splitlines()[25:]
+    galaxies, points = set(), 0
+    for ln in raw:
+        name = ln[:11].strip()
+        e, v = Fraction(ln[33:38].strip()), Fraction(ln[26:32].strip())
+        q, inc = t1[name]
+        if q <= 2 and inc >= 30 and v > 0 and e < v / 10:
+            galaxies.add(name)
+            points += 1
+    _, counts = sparc.apply_cuts()
+    assert (counts.final.galaxies, counts.final.points) == (len(galaxies), points) == (147, 2694)
+
+
+def test_exact_decimal_and_relative_error_below():
+    assert sparc.exact_decimal(11.7) == Fraction(117, 10) and sparc.exact_decimal(0.1) == Fraction(1, 10)
+    m = sparc.relative_error_below([11.7, 11.69, 1.0, 1.0, float("nan")], [117.0, 117.0, 0.0, -5.0, 10.0], 0.1)
+    assert m.tolist() == [False, True, False, False, False]
+    assert sparc.relative_error_below([3.0], [10.0], 0.3).tolist() == [False]  # 3/10 = 0.3: not below
+    with pytest.raises(ValueError, match="shape"):
+        sparc.relative_error_below([1.0, 2.0], [1.0], 0.1)
 
 
 def test_cuts_can_be_disabled_and_are_validated():
