@@ -20,8 +20,6 @@ import functools
 import hashlib
 import json
 import logging
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -138,20 +136,8 @@ def record_mirror() -> Path | None:
         return None
     conf = _read_config()
     if conf.get("data_dir") != str(env):
-        _atomic_write(config_file(), json.dumps({**conf, "data_dir": str(env)}, indent=1) + "\n")
+        paths.atomic_write_text(config_file(), json.dumps({**conf, "data_dir": str(env)}, indent=1) + "\n")
     return env
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    """``results.atomic_write_text`` (which this module cannot import: results -> sparc -> datafiles)."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def fetch(name: str) -> Path:

@@ -7,6 +7,7 @@ runs wherever it is told, so every path goes through here.
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 #: the repository checkout (cmsi_lib is installed editable from it)
@@ -46,3 +47,28 @@ def cache_dir() -> Path:
 
     env = os.environ.get("CMSI_CACHE_DIR")
     return Path(env).expanduser() if env else Path(pooch.os_cache("cmsi-book"))
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically: a temporary file in the same folder, then ``os.replace``.
+
+    The file gets the permissions of an ordinary new file (0666 less the umask), not mkstemp's 0600;
+    an interrupted write leaves no temporary file and the old content in place.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

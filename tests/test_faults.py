@@ -250,7 +250,6 @@ def test_a_damaged_entry_outside_a_subset_run_is_left_out_and_reported(fake):
 def test_cli_reports_a_recomputed_page(fake, monkeypatch, capsys):
     monkeypatch.setattr(runner, "pages_dir", lambda: fake.book)
     monkeypatch.setattr(runner, "TEMPLATE", fake.template)
-    monkeypatch.setattr(runner, "refresh_book_cache", lambda: 0)
     serial = runner._execute_all
     monkeypatch.setattr(runner, "_execute_all", lambda jobs, workers, scheduler, progress: serial(jobs, 0, None, False))
     assert main(["run", "--no-book", "--galaxies", "NGC3198", "DDO154", "--publish"]) == 0
@@ -399,7 +398,6 @@ if __name__ == "__main__":  # the Dask workers are spawned: they import this fil
 
     tmp = Path(sys.argv[1])
     runner.TEMPLATE, runner.pages_dir = tmp / "tiny.md", lambda: tmp / "pages"
-    runner.refresh_book_cache = lambda: 0
     sys.exit(main(sys.argv[2:]))
 """
 
@@ -465,7 +463,6 @@ def test_a_page_over_its_time_limit_fails_alone_with_exit_1(tmp_results, tmp_pat
     template = tiny_template(tmp_path, 'if galaxy == "DDO154":\n    time.sleep(60)')
     monkeypatch.setattr(runner, "TEMPLATE", template)
     monkeypatch.setattr(runner, "pages_dir", lambda: tmp_path / "pages")
-    monkeypatch.setattr(runner, "refresh_book_cache", lambda: 0)
     serial = runner._execute_all
     monkeypatch.setattr(runner, "_execute_all", lambda jobs, workers, scheduler, progress: serial(jobs, 0, None, False))
     t0 = time.monotonic()

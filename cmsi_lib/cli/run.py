@@ -158,7 +158,6 @@ def run(args):
         print(f"{len(report.failed)} page(s) failed:", file=sys.stderr)
         for r in report.failed:
             print(f"  {r.galaxy}: {r.error}", file=sys.stderr)
-    runner.refresh_book_cache()  # the atlas chapter reads atlas.csv: re-execute it when that changed
     status = 1 if report.failed else 0
     if not args.no_book:
         status = status or (1 if build_book() else 0)
