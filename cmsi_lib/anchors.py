@@ -18,6 +18,8 @@ __all__ = [
     "RAR_G_DAGGER_SI",
     "MERCURY_GR_ARCSEC_PER_CENTURY",
     "SATURN_SEMI_MAJOR_AXIS_AU",
+    "CLUSTER_MOND_DEFICIT",
+    "CLASH_G_DAGGER_SI",
     "within",
 ]
 
@@ -89,4 +91,21 @@ SATURN_SEMI_MAJOR_AXIS_AU = Anchor(
     "au",
     "Standish & Williams, Keplerian Elements for Approximate Positions of the Major Planets, JPL SSD, Table 1",
     "published to 8 decimals",
+)
+#: the mass a MOND-like law leaves missing in galaxy clusters: "roughly a factor of two"
+CLUSTER_MOND_DEFICIT = Anchor(
+    2.0,
+    0.5,
+    "dimensionless (hydrostatic mass / MOND mass)",
+    "Sanders 2003, MNRAS 342, 901; Famaey & McGaugh 2012, Living Rev. Relativ. 15, 10",
+    "a one-figure statement ('roughly a factor of two'): read as 2 to the nearest integer, 1.5 to 2.5; "
+    "Sanders's abstract puts the missing (dark) mass in the central regions at one to two times the gas mass",
+)
+#: the acceleration scale of the RAR fitted to 20 CLASH clusters (weak + strong lensing, X-ray, BCG stars)
+CLASH_G_DAGGER_SI = Anchor(
+    2.02e-9,
+    0.11e-9,
+    "m/s^2",
+    "Tian, Umetsu, Ko, Donahue & Chiu 2020, ApJ 896, 70 (abstract: g = (2.02 +- 0.11) x 1e-9 m/s^2)",
+    "their 1-sigma error",
 )

@@ -17,6 +17,7 @@ import astropy.units as u
 import numpy as np
 
 from . import kernel, rar
+from .anchors import CLUSTER_MOND_DEFICIT, Anchor
 from .cluster_data import (
     COSMOLOGIES,
     DENSITY_FILE,
@@ -72,6 +73,10 @@ __all__ = [
     "mass_ratio_rows",
     "ClusterAnalysis",
     "analyse",
+    "CLUSTER_MOND_DEFICIT",
+    "deficit_against",
+    "rar_deficit_verdict",
+    "near_edges",
 ]
 
 
@@ -343,3 +348,39 @@ def analyse(
         rar_deficit_r500=1 / med["rar"]["r500"],
         rar_deficit_r2500=1 / med["rar"]["r2500"],
     )
+
+
+# --------------------------------------------------------------------------- verdicts from the numbers
+def deficit_against(deficit: float, anchor: Anchor = CLUSTER_MOND_DEFICIT) -> str:
+    """ "within", "below" or "above": where ``deficit`` (dimensionless) lies against ``anchor``'s value
+    +- its tolerance (edges count as within)."""
+    if not np.isfinite(deficit):
+        raise ValueError(f"deficit = {deficit!r} is not a finite number")
+    if anchor.holds(deficit):
+        return "within"
+    return "below" if deficit < anchor.value else "above"
+
+
+def rar_deficit_verdict(deficits: dict[str, float], anchor: Anchor = CLUSTER_MOND_DEFICIT) -> str:
+    """One sentence comparing the RAR's median mass deficit (M_hse/M_RAR, dimensionless) at each radius
+    (label -> value, e.g. {"r2500": 2.43, "r500": 1.47}) with the published factor ``anchor``, the words
+    chosen from the numbers: "reproduced" only where the value lies within the anchor's tolerance."""
+    lo, hi = anchor.value - anchor.tol, anchor.value + anchor.tol
+    parts = []
+    for label, d in deficits.items():
+        where = deficit_against(d, anchor)
+        if where == "within":
+            parts.append(f"at {label} the median deficit, {d:.3g}, is within that range: reproduced")
+        else:
+            side = "smaller" if where == "below" else "larger"
+            parts.append(f"at {label} it is {d:.3g}, {side} than that range: not reproduced there")
+    head = f"Against the published factor of about {anchor.value:g} (read as {lo:g} to {hi:g}): "
+    return head + "; ".join(parts) + "."
+
+
+def near_edges(deficits: dict[str, float], anchor: Anchor = CLUSTER_MOND_DEFICIT, frac: float = 0.1) -> list[str]:
+    """Labels of the deficits lying within ``frac`` x the tolerance range's width (2 tol) of one of its edges
+    (value +- tol): where a slightly different reading of the published factor would flip the verdict."""
+    lo, hi = anchor.value - anchor.tol, anchor.value + anchor.tol
+    width = frac * (hi - lo)
+    return [k for k, d in deficits.items() if min(abs(d - lo), abs(d - hi)) <= width]

@@ -323,3 +323,29 @@ def test_analyse_self_consistent_and_rar_numbers(analysis):
         ok = K0 > 0
         exact = np.min((p.v_bar_kms[ok] ** 2) ** -pw / pw * ((pw - 1) / pw) ** (pw - 1) / K0[ok])
         assert lim == pytest.approx(exact, rel=1e-6)
+
+
+def test_cluster_anchors_are_the_published_numbers():
+    from cmsi_lib.anchors import CLASH_G_DAGGER_SI, CLUSTER_MOND_DEFICIT, RAR_G_DAGGER_SI
+
+    # Tian et al. 2020 (ApJ 896, 70) abstract: g = (2.02 +- 0.11) x 1e-9 m/s^2; against 1.20e-10 (McGaugh+2016)
+    # that is 16.8, the "~17x" of the secondary sources
+    assert (CLASH_G_DAGGER_SI.value, CLASH_G_DAGGER_SI.tol) == (2.02e-9, 0.11e-9)
+    assert CLASH_G_DAGGER_SI.value / RAR_G_DAGGER_SI.value == pytest.approx(16.83, abs=0.01)
+    # "roughly a factor of two", read as 2 to the nearest integer
+    assert (CLUSTER_MOND_DEFICIT.value, CLUSTER_MOND_DEFICIT.tol) == (2.0, 0.5)
+
+
+def test_rar_deficit_verdict_words_follow_the_numbers():
+    # the build's medians (issue 13): 2.43 at r2500 is within 1.5-2.5, 1.47 at r500 below it
+    assert C.deficit_against(2.43) == "within" and C.deficit_against(1.47) == "below"
+    assert C.deficit_against(2.5) == "within" and C.deficit_against(2.51) == "above"
+    text = C.rar_deficit_verdict({"r2500": 2.43, "r500": 1.47})
+    assert "r2500 the median deficit, 2.43, is within that range: reproduced" in text
+    assert "r500 it is 1.47, smaller than that range: not reproduced" in text
+    assert "not reproduced" not in C.rar_deficit_verdict({"r500": 2.0})
+    assert "larger than that range" in C.rar_deficit_verdict({"r500": 3.1})
+    # within 0.1 of an edge (a tenth of the 1.0-wide range): 2.43 and 1.47, not 2.0
+    assert C.near_edges({"r2500": 2.43, "r500": 1.47, "mid": 2.0}) == ["r2500", "r500"]
+    with pytest.raises(ValueError, match="finite"):
+        C.deficit_against(float("nan"))
