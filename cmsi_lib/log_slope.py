@@ -34,7 +34,7 @@ import math
 import numpy as np
 from scipy import optimize, special
 
-from . import kernel, rar, sparc
+from . import kernel, rar, sparc, stages
 from .curves import signed_sqrt
 from .errors import InputError, NoSelfConsistentSolution
 from .options import SparcOptions
@@ -64,7 +64,11 @@ __all__ = [
     "fit_extended",
     "baseline_chi2",
     "fitted_speed",
+    "scan_signs",
+    "fit_stage",
+    "FIT_STAGE",
     "FIT_NAMES",
+    "BOUND_TOL",
 ]
 
 #: bins of R/R_d (dimensionless) used for the binned slopes
@@ -324,6 +328,8 @@ def bin_median(x, y, edges=BIN_EDGES):
 
 
 # --------------------------------------------------------------------------- the fit in the extended region
+#: a fitted gamma alpha or eps (>= 0 domain) within this of 0 is reported as on its bound (dimensionless)
+BOUND_TOL = 1e-4
 #: names of the fitted parameters (n is held at ``fit_extended``'s ``n``)
 FIT_NAMES = ("log10_A", "gamma_alpha", "eps", "log10_ell0")
 
@@ -399,7 +405,7 @@ def fit_extended(pts: SparcPoints, mode: str = "baryonic", eps_domain: str = "fr
                                    max_nfev=400)  # fmt: skip
         results.append((float(np.sum(r.fun**2)), r.x))
     chi2, theta = min(results, key=lambda t: t[0])
-    on_bound = tuple(bool(np.isfinite(lo[i]) and abs(theta[i] - lo[i]) < 1e-6) for i in range(4))
+    on_bound = tuple(bool(np.isfinite(lo[i]) and abs(theta[i] - lo[i]) < BOUND_TOL) for i in range(4))
     lR = np.log10(pts.R)
     ell0_limit = bool(theta[3] < lR.min() - 3 or theta[3] > lR.max() + 3)
     return ExtendedFit(mode, eps_domain, chi2, tuple(map(float, theta)), on_bound, ell0_limit,
@@ -422,3 +428,69 @@ def baseline_chi2(pts: SparcPoints, g_dagger_si: float = rar.G_DAGGER_SI) -> dic
         "rar": float(np.sum(((pts.v_obs - v_rar) / pts.e_v_obs) ** 2)),
         "n_points": int(pts.R.size),
     }
+
+
+# --------------------------------------------------------------------------- wide parameter ranges
+def scan_signs(pts: SparcPoints, mode: str, eps_grid, ga_grid, ell0_grid, n: float = 2.0, x_min: float = 3.0, at=None):
+    """s_F on the SPARC points over a grid of (eps, gamma alpha, ell0 [kpc]) at shape index n, for mode
+    "baryonic" or "observed" (v_c fixed; A drops out of the slope), from the chords of ``component_slopes``
+    plus the chord of ln f. Rows (eps, gamma alpha, ell0, fraction of points with R/R_d >= x_min where
+    s_F > 0, median s_F there, points); ``at``: optional mask of the points used (e.g. where the needed
+    slope is defined). The self-consistent mode has the baryonic sign (``slope_self_consistent``)."""
+    s_v, s_S, s_s = component_slopes(pts, mode)
+    far = pts.x_d >= x_min
+    if at is not None:
+        far &= np.asarray(at, bool)
+    lnR = np.log(pts.R)
+    rows = []
+    for ell0 in ell0_grid:
+        lf = np.log(kernel.radial_profile(pts.R, Params(ell0=ell0, n=n)))
+        s_f = chord_slope(lnR, lf, pts.prev, pts.next, np.ones(lnR.size, bool))
+        for eps in eps_grid:
+            for ga in ga_grid:
+                s = (2.0 + ga) * s_v + eps * s_S - ga * s_s + s_f
+                v = s[far & np.isfinite(s)]
+                rows.append((float(eps), float(ga), float(ell0), float(np.mean(v > 0)) if v.size else math.nan,
+                             float(np.median(v)) if v.size else math.nan, int(v.size)))  # fmt: skip
+    return rows
+
+
+#: the name of the cached stage of ``fit_stage`` (results/stages/log_slope_fit/)
+FIT_STAGE = "log_slope_fit"
+
+
+def _fit_all(options_list) -> dict:
+    out = []
+    for label, opts, drop_zero in options_list:
+        pts = sparc_points(options=opts)
+        n_all = int(pts.R.size)
+        if drop_zero:
+            pts = pts.subset(pts.Sigma > 0)
+        base = baseline_chi2(pts)
+        for mode in ("baryonic", "observed"):
+            for dom in ("free", "params"):
+                fit = fit_extended(pts, mode, dom)
+                out.append(
+                    {"sigma": label, "n_all": n_all, **fit.as_dict(), "newton": base["newton"], "rar": base["rar"]}
+                )
+    return {"fits": out}
+
+
+def fit_stage(force: bool = False):
+    """``fit_extended`` in modes "baryonic" and "observed", eps free and eps >= 0, on SPARC after the standard
+    cuts at Ups_disk 0.5, Ups_bul 0.7, sigma_v 10 km/s, for two Sigma definitions: "stellar+gas" (Sigma > 0 at
+    every point) and "stellar" on its Sigma > 0 points; with Newton's and the RAR's chi2 on the same points.
+    A cached stage (``FIT_STAGE``). Returns (result, was_cached)."""
+    variants = (
+        ("stellar+gas", SparcOptions(sigma_definition="stellar+gas"), False),
+        ("stellar, Sigma > 0", SparcOptions(sigma_definition="stellar"), True),
+    )
+    inputs = {"variants": [(lab, o.as_dict(), d) for lab, o, d in variants], "cuts": "standard", "n": 2.0}
+    return stages.run_stage(
+        FIT_STAGE,
+        inputs,
+        lambda: _fit_all(variants),
+        modules=["cmsi_lib.log_slope"],
+        data_files=[sparc.TABLE1_FILE, sparc.TABLE2_FILE],
+        force=force,
+    )
