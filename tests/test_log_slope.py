@@ -272,3 +272,34 @@ def test_fit_recovers_a_negative_eps_model_and_baselines():
     assert base["newton"] == 0.0 and base["rar"] > 0
     with pytest.raises(InputError, match="mode"):
         ls.fit_extended(pts, "self-consistent")
+
+
+def test_scan_signs_equals_chords_of_kernel_F_on_sparc_galaxies():
+    # the scan adds chords of ln v_c, ln Sigma, ln sigma_v and ln f; kernel.boost's own chord must agree
+    from cmsi_lib import sparc
+    from cmsi_lib.options import SparcOptions
+
+    kept, _ = sparc.apply_cuts(sparc.load_galaxies(), sparc.QualityCuts())
+    sample = {k: kept[k] for k in list(kept)[:15]}
+    pts = ls.sparc_points(sample, SparcOptions(sigma_v_model="stellar-disk"))
+    for mode in ("baryonic", "observed"):
+        for eps, ga, ell0 in ((0.5, 0.825, 2.2), (1.3, 3.0, 0.7), (0.0, 0.2, 40.0)):
+            p = Params(eps=eps, gamma=1.0, alpha=ga, ell0=ell0)
+            _, s_kernel = ls.model_slope(pts, mode, p)
+            s_v, s_S, s_s = ls.component_slopes(pts, mode)
+            lf = np.log(kernel.radial_profile(pts.R, p))
+            s_f = ls.chord_slope(np.log(pts.R), lf, pts.prev, pts.next, np.ones(pts.R.size, bool))
+            s_sum = (2 + ga) * s_v + eps * s_S - ga * s_s + s_f
+            both = np.isfinite(s_kernel) & np.isfinite(s_sum)
+            assert both.sum() > 100
+            assert np.allclose(s_kernel[both], s_sum[both], atol=1e-9)
+            rows = ls.scan_signs(pts, mode, [eps], [ga], [ell0], x_min=0.0)
+            assert rows[0][3] == pytest.approx(np.mean(s_sum[np.isfinite(s_sum)] > 0))
+
+
+def test_subset_relinks_neighbours():
+    R = np.arange(1.0, 7.0)
+    pts = points(R, R, 0.1, R, gal=np.array([0, 0, 0, 1, 1, 1]))
+    sub = pts.subset(np.array([True, False, True, True, True, False]))
+    assert sub.R.tolist() == [1.0, 3.0, 4.0, 5.0]
+    assert sub.prev.tolist() == [-1, -1, -1, 2] and sub.next.tolist() == [-1, -1, 3, -1]
