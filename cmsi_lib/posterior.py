@@ -1,0 +1,531 @@
+"""The posterior of CMSI's identifiable global parameters on SPARC, every galaxy's nuisance parameters
+sampled jointly and so marginalised: a JAX log-density sampled by NumPyro's No-U-Turn sampler (NUTS).
+
+The data, points and nuisance priors are exactly those of the joint MAP (``jointfit.sparc_blocks``):
+SPARC after the standard cuts, v_c = v_bar ("baryonic"), a constant sigma_v, stellar Sigma
+(``SparcOptions()``), and per galaxy the nuisance parameters of Li, Lelli, McGaugh & Schombert 2018,
+each only where ``jointfit`` frees it:
+
+    log10 Ups_disk ~ N(log10 0.5, 0.1 dex),  log10 Ups_bul ~ N(log10 0.7, 0.1 dex)   [Ups: Msun/Lsun]
+    D ~ N(D_SPARC, e_D) [Mpc], truncated to D > 0;  Inc ~ N(Inc_SPARC, e_Inc) [deg] on (1, 179) deg
+
+(``jointfit.INC_BOUNDS``). They act as in ``models.observables``: R -> R D/D_SPARC, v_bar^2 ->
+v_bar^2 D/D_SPARC, V_obs and e_V -> (.) sin(Inc_SPARC)/sin(Inc). The likelihood is Gaussian in V_obs:
+with k = sin(Inc_SPARC)/sin(Inc) the residual (k V_obs - V_model)/(k e_V) equals
+(V_obs - V_model/k)/e_V, so the normalisation (e_V: SPARC's errors) does not depend on the parameters
+and
+
+    -2 ln p(theta | data) = objective(theta) + const,   objective = chi2 + chi2_prior of ``jointfit``,
+
+when theta holds log10 Ups, D [Mpc] and Inc [deg] (the density is taken with respect to those
+coordinates, in which ``jointfit``'s prior pseudo-residuals are Gaussian) and the globals lie inside
+their prior box. The constant is derived in ``objective_constant`` and checked in tests/test_posterior.py.
+
+Global parameters (``jointfit.GLOBAL_NAMES``; n fixed, default 2) with uniform priors on a box
+(``CMSI_PRIORS``, an option): log10_A [dex; A in (Msun/pc^2)^-eps], gamma_alpha (>= 0), log10 ell0
+[log10 kpc], eps (>= 0). A box is a prior here, not a fitting device: a posterior piling on an edge is
+reported as such (``summary``: the fraction of samples within 1 % of the box width of each edge).
+
+The RAR with a free acceleration scale, log10 g_dagger [log10 m/s^2] uniform on ``RAR_PRIOR``, uses the
+same data, nuisance priors and sampler with g_obs = g_bar / (1 - exp(-sqrt(g_bar/g_dagger)))
+(``rar.rar_g_obs``; g_obs = g_bar where g_bar <= 0).
+
+NUTS settings (``PosteriorOptions``): chains from dispersed starts (``init_to_uniform``: each unconstrained
+coordinate uniform in (-radius, radius), i.e. the globals spread over their boxes), a diagonal mass
+matrix, warmup and samples per chain; chains run in parallel on the host devices when there are enough
+(``XLA_FLAGS=--xla_force_host_platform_device_count``, set here before jax is first imported), else in
+sequence. Diagnostics by arviz: split R-hat (rank-normalised), bulk and tail effective sample sizes,
+and NUTS' divergent transitions. Units: R kpc, speeds km/s, Sigma Msun/pc^2, D Mpc, Inc deg.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import sys
+import time
+
+import numpy as np
+
+from . import jointfit, sparc, stages
+from .errors import InputError
+from .fitting import UPS_BUL_PRIOR, UPS_DISK_PRIOR
+from .options import SparcOptions
+from .units import ACCEL_SI_PER_KMS2_KPC, C_KMS
+
+#: host devices requested from XLA when this module imports jax first: one per chain of the default
+#: ``PosteriorOptions`` (4), so the chains run in parallel threads sharing the machine's cores
+HOST_DEVICES = 4
+if "jax" not in sys.modules:  # must precede the first import of jax to take effect
+    os.environ["XLA_FLAGS"] = (
+        os.environ.get("XLA_FLAGS", "") + f" --xla_force_host_platform_device_count={HOST_DEVICES}"
+    ).strip()
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import numpyro  # noqa: E402
+import numpyro.distributions as dist  # noqa: E402
+from numpyro.infer import MCMC, NUTS, init_to_uniform, init_to_value  # noqa: E402
+from numpyro.infer.util import log_density  # noqa: E402
+
+jax.config.update("jax_enable_x64", True)  # F - 1 spans ~1e-10..10: float32 keeps too few digits
+
+__all__ = [
+    "CMSI_PRIORS",
+    "RAR_PRIOR",
+    "PosteriorOptions",
+    "SparcData",
+    "sparc_data",
+    "nuisance_values",
+    "cmsi_speed",
+    "rar_speed",
+    "cmsi_model",
+    "rar_model",
+    "log_joint",
+    "objective_constant",
+    "run_nuts",
+    "summary",
+    "samples_table",
+    "MODULES",
+    "DATA_FILES",
+    "posterior_stage",
+    "load_samples",
+    "load_posterior",
+]
+
+#: uniform priors of the CMSI globals: name -> (low, high). log10_A [dex, A in (Msun/pc^2)^-eps]: F - 1
+#: from ~1e-20 to far above 1 at SPARC's v_c/c ~ 1e-4..1e-3; gamma_alpha and eps >= 0 (the domain of
+#: ``Params``) up to beyond the joint MAP's largest local optimum (4.2, 3.8); log10 ell0 [log10 kpc]:
+#: from 1e-4 kpc (f = ell0/R everywhere) to 1e12 kpc (f = 1 everywhere)
+CMSI_PRIORS = {"log10_A": (-15.0, 15.0), "gamma_alpha": (0.0, 6.0), "log10_ell0": (-4.0, 12.0), "eps": (0.0, 5.0)}
+#: uniform prior of log10 g_dagger [log10 m/s^2] (the bounds of ``models.RAR``: 1e-12..1e-8 m/s^2)
+RAR_PRIOR = (-12.0, -8.0)
+_NUISANCE_SITES = ("z_ups_disk", "z_ups_bul", "z_D", "z_inc")
+_EDGE = 0.01  # a sample within this fraction of the box width of an edge counts as "at the edge"
+
+
+@dataclasses.dataclass(frozen=True)
+class PosteriorOptions:
+    """How the posterior is sampled. chains: number of chains (dispersed starts); warmup, samples: NUTS
+    iterations per chain (adaptation, then kept); seed: PRNG seed; target_accept: NUTS' target
+    acceptance probability; max_tree_depth: at most 2^depth leapfrog steps per iteration; init_radius:
+    starts uniform in (-r, r) in unconstrained space; thin: keep every thin-th sample in the stored
+    table; n: the fixed shape index of f; priors: the CMSI box (tuple of (name, low, high), see
+    ``CMSI_PRIORS``); rar_prior: (low, high) of log10 g_dagger [log10 m/s^2]."""
+
+    chains: int = 4
+    warmup: int = 400
+    samples: int = 400
+    seed: int = 0
+    target_accept: float = 0.8
+    max_tree_depth: int = 8
+    init_radius: float = 2.0
+    thin: int = 4
+    n: float = 2.0
+    priors: tuple = tuple((k, *v) for k, v in CMSI_PRIORS.items())
+    rar_prior: tuple = RAR_PRIOR
+
+    def __post_init__(self):
+        for name, lo in (("chains", 1), ("warmup", 1), ("samples", 1), ("max_tree_depth", 1), ("thin", 1)):
+            v = getattr(self, name)
+            if not (isinstance(v, int) and v >= lo):
+                raise InputError(f"posterior option {name} = {v!r}: must be an integer >= {lo}")
+        if not 0.0 < self.target_accept < 1.0:
+            raise InputError(f"posterior option target_accept = {self.target_accept!r}: must be in (0, 1)")
+        if not (math.isfinite(self.n) and self.n > 0) or not self.init_radius > 0:
+            raise InputError(f"posterior options n = {self.n!r}, init_radius = {self.init_radius!r}: must be > 0")
+        names = [p[0] for p in self.priors]
+        if sorted(names) != sorted(CMSI_PRIORS):
+            raise InputError(f"posterior option priors names {names}: must be exactly {list(CMSI_PRIORS)}")
+        for name, lo, hi in self.priors:
+            floor = 0.0 if name in ("gamma_alpha", "eps") else -math.inf
+            if not (math.isfinite(lo) and math.isfinite(hi) and floor <= lo < hi):
+                raise InputError(f"prior of {name}: ({lo!r}, {hi!r}) must be finite with {floor} <= low < high")
+        lo, hi = self.rar_prior
+        if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
+            raise InputError(f"rar_prior = {self.rar_prior!r}: must be finite (low, high), low < high")
+
+    def prior(self, name: str) -> tuple[float, float]:
+        return next((lo, hi) for n, lo, hi in self.priors if n == name)
+
+    def as_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["priors"] = [list(p) for p in self.priors]
+        d["rar_prior"] = list(self.rar_prior)
+        return d
+
+
+# --------------------------------------------------------------------------- data
+@dataclasses.dataclass(frozen=True)
+class SparcData:
+    """The joint problem's arrays (``jointfit.Block``s stacked), as JAX arrays.
+
+    Per point: R [kpc], v_obs, e_v_obs [km/s], g2, d2, b2 [(km/s)^2] (signed squares of gas, disk and
+    bulge speeds at Ups = 1), S0, Sd, Sb [Msun/pc^2] (Sigma = S0 + Ups_d Sd + Ups_b Sb), sigma_v [km/s],
+    gi (the galaxy of the point). Per galaxy: D0, e_D [Mpc], inc0, e_inc [deg]. free: nuisance name ->
+    indices of the galaxies in which ``jointfit`` frees it (the others keep the prior centre / SPARC's
+    value). names: the galaxies."""
+
+    R: jnp.ndarray
+    v_obs: jnp.ndarray
+    e_v_obs: jnp.ndarray
+    g2: jnp.ndarray
+    d2: jnp.ndarray
+    b2: jnp.ndarray
+    S0: jnp.ndarray
+    Sd: jnp.ndarray
+    Sb: jnp.ndarray
+    sigma_v: jnp.ndarray
+    gi: jnp.ndarray
+    D0: jnp.ndarray
+    e_D: jnp.ndarray
+    inc0: jnp.ndarray
+    e_inc: jnp.ndarray
+    free: dict
+    names: tuple
+
+    @property
+    def n_points(self) -> int:
+        return int(self.R.size)
+
+    @property
+    def n_galaxies(self) -> int:
+        return len(self.names)
+
+    @property
+    def n_nuisance(self) -> int:
+        return int(sum(len(v) for v in self.free.values()))
+
+
+def sparc_data(blocks=None, options: SparcOptions | None = None) -> SparcData:
+    """``SparcData`` of ``blocks`` (a list of ``jointfit.Block``; default ``jointfit.sparc_blocks()``:
+    SPARC after the standard cuts with ``options``, nuisance "full")."""
+    blocks = jointfit.sparc_blocks(None, options, "full") if blocks is None else list(blocks)
+    if not blocks:
+        raise InputError("posterior: no galaxy (empty list of blocks)")
+    cat = {f: jnp.asarray(np.concatenate([getattr(b, f) for b in blocks]), float)
+           for f in ("R", "v_obs", "e_v_obs", "g2", "d2", "b2", "S0", "Sd", "Sb", "sigma_v")}  # fmt: skip
+    gi = np.repeat(np.arange(len(blocks)), [b.n_points for b in blocks])
+    per = {f: jnp.asarray([getattr(b, f) for b in blocks], float) for f in ("D0", "e_D", "inc0", "e_inc")}
+    free = {p: jnp.asarray([i for i, b in enumerate(blocks) if p in b.free], int) for p in jointfit.NUISANCE_NAMES}
+    if np.any(np.asarray(cat["e_v_obs"]) <= 0):
+        raise InputError("posterior: every e_v_obs must be > 0 km/s")
+    return SparcData(**cat, gi=jnp.asarray(gi), **per, free=free, names=tuple(b.name for b in blocks))
+
+
+def _trunc_bounds(data: SparcData) -> tuple[jnp.ndarray, jnp.ndarray, jnp.ndarray]:
+    """Standardised truncation points: D > 0 (z_D > -D0/e_D); Inc in ``jointfit.INC_BOUNDS``."""
+    iD, ii = data.free["D"], data.free["inc"]
+    lo_inc, hi_inc = jointfit.INC_BOUNDS
+    zD = -data.D0[iD] / data.e_D[iD]
+    return zD, (lo_inc - data.inc0[ii]) / data.e_inc[ii], (hi_inc - data.inc0[ii]) / data.e_inc[ii]
+
+
+def nuisance_values(data: SparcData, z: dict) -> dict:
+    """Per galaxy ups_disk, ups_bul [Msun/Lsun], D [Mpc], inc [deg] from the standardised nuisance
+    coordinates ``z`` (site -> array over the galaxies that free it): log10 Ups = log10 median + dex z,
+    D = D0 + e_D z, Inc = inc0 + e_inc z; the others at the prior centres / SPARC's values."""
+    ng = data.n_galaxies
+    out = {
+        "ups_disk": jnp.full(ng, UPS_DISK_PRIOR[0]),
+        "ups_bul": jnp.full(ng, UPS_BUL_PRIOR[0]),
+        "D": data.D0,
+        "inc": data.inc0,
+    }
+    for p, (med, dex) in (("ups_disk", UPS_DISK_PRIOR), ("ups_bul", UPS_BUL_PRIOR)):
+        i = data.free[p]
+        out[p] = out[p].at[i].set(10.0 ** (math.log10(med) + dex * z["z_" + p]))
+    for p, e in (("D", data.e_D), ("inc", data.e_inc)):
+        i = data.free[p]
+        out[p] = out[p].at[i].set(out[p][i] + e[i] * z["z_" + p])
+    return out
+
+
+def _scaled(data: SparcData, nu: dict):
+    """(R [kpc], v_bar^2 [(km/s)^2, signed], Sigma [Msun/pc^2], k = sin Inc0 / sin Inc) per point."""
+    s = (nu["D"] / data.D0)[data.gi]
+    ud, ub = nu["ups_disk"][data.gi], nu["ups_bul"][data.gi]
+    vb2 = s * (data.g2 + ud * data.d2 + ub * data.b2)
+    Sigma = jnp.maximum(data.S0 + ud * data.Sd + ub * data.Sb, 0.0)
+    k = (jnp.sin(jnp.radians(data.inc0)) / jnp.sin(jnp.radians(nu["inc"])))[data.gi]
+    return data.R * s, vb2, Sigma, k
+
+
+def _safe_pow(x, p):
+    """x^p for x >= 0 with 0^0 = 1 and finite gradients at x = 0 (JAX's x**p has NaN ones there)."""
+    pos = x > 0
+    return jnp.where(pos, jnp.exp(p * jnp.log(jnp.where(pos, x, 1.0))), jnp.where(p == 0, 1.0, 0.0))
+
+
+def cmsi_speed(data: SparcData, g: dict, nu: dict):
+    """CMSI's model speed [km/s] (signed as v_bar^2) at every point, v_c = |v_bar| ("baryonic"), and k.
+
+    g: log10_A [dex], gamma_alpha, log10_ell0 [log10 kpc], eps, n; nu: ``nuisance_values``.
+    F - 1 = A (|v_bar|/c)^2 Sigma^eps (|v_bar|/sigma_v)^gamma_alpha f(R/ell0), f = (1 + x^n)^(-1/n),
+    with ln f = -softplus(n ln x)/n (no overflow for x far from 1). Returns (v_model, k)."""
+    R, vb2, Sigma, k = _scaled(data, nu)
+    a = jnp.abs(vb2)
+    lnx = jnp.log(R) - g["log10_ell0"] * math.log(10.0)
+    f = jnp.exp(-jax.nn.softplus(g["n"] * lnx) / g["n"])
+    boost = 10.0 ** g["log10_A"] * (a / C_KMS**2) * _safe_pow(Sigma, g["eps"])
+    boost = boost * _safe_pow(jnp.sqrt(a) / data.sigma_v, g["gamma_alpha"]) * f
+    v = jnp.sqrt((1.0 + boost) * a)
+    return jnp.where(vb2 < 0, -v, v), k
+
+
+def rar_speed(data: SparcData, log10_g_dagger, nu: dict):
+    """The RAR's model speed [km/s] at every point (g_dagger = 10^log10_g_dagger m/s^2), and k:
+    g_obs = g_bar / (1 - exp(-sqrt(g_bar/g_dagger))) for g_bar > 0, g_bar otherwise (``rar.rar_g_obs``)."""
+    R, vb2, _Sigma, k = _scaled(data, nu)
+    g_bar = vb2 / R  # (km/s)^2/kpc, signed
+    gd = 10.0**log10_g_dagger / ACCEL_SI_PER_KMS2_KPC
+    pos = g_bar > 0
+    x = jnp.sqrt(jnp.where(pos, g_bar, 1.0) / gd)
+    g_obs = jnp.where(pos, g_bar / -jnp.expm1(-x), g_bar)
+    v = jnp.sqrt(jnp.abs(g_obs) * R)
+    return jnp.where(g_obs < 0, -v, v), k
+
+
+# --------------------------------------------------------------------------- the NumPyro models
+def _nuisance_sites(data: SparcData) -> dict:
+    """Sample the standardised nuisance coordinates (N(0, 1), truncated where D or Inc must stay in range)."""
+    zD, lo_i, hi_i = _trunc_bounds(data)
+    z = {}
+    for site, p in zip(_NUISANCE_SITES, jointfit.NUISANCE_NAMES, strict=True):
+        m = int(data.free[p].size)
+        if p in ("ups_disk", "ups_bul"):
+            d = dist.Normal(jnp.zeros(m), 1.0)
+        elif p == "D":
+            d = dist.TruncatedNormal(jnp.zeros(m), 1.0, low=zD)
+        else:
+            d = dist.TruncatedNormal(jnp.zeros(m), 1.0, low=lo_i, high=hi_i)
+        z[site] = numpyro.sample(site, d.to_event(1)) if m else jnp.zeros(0)
+    return z
+
+
+def _likelihood(data: SparcData, v_model, k):
+    """Gaussian likelihood of V_obs [km/s]: N(V_obs; V_model / k, e_V) (see the module docstring)."""
+    numpyro.sample("v_obs", dist.Normal(v_model / k, data.e_v_obs).to_event(1), obs=data.v_obs)
+
+
+def cmsi_model(data: SparcData, priors: dict, n: float = 2.0):
+    """NumPyro model: CMSI's globals uniform on ``priors`` (name -> (low, high), ``CMSI_PRIORS``), n
+    fixed, every galaxy's nuisance parameters with Li et al. 2018's priors, the Gaussian likelihood."""
+    g = {name: numpyro.sample(name, dist.Uniform(*priors[name])) for name in CMSI_PRIORS}
+    g["n"] = n
+    nu = nuisance_values(data, _nuisance_sites(data))
+    v, k = cmsi_speed(data, g, nu)
+    _likelihood(data, v, k)
+
+
+def rar_model(data: SparcData, prior=RAR_PRIOR):
+    """NumPyro model: the RAR with log10 g_dagger [log10 m/s^2] uniform on ``prior`` and the nuisance."""
+    lg = numpyro.sample("log10_g_dagger", dist.Uniform(*prior))
+    nu = nuisance_values(data, _nuisance_sites(data))
+    v, k = rar_speed(data, lg, nu)
+    _likelihood(data, v, k)
+
+
+def log_joint(model, data: SparcData, values: dict, **kw) -> float:
+    """ln p(data, theta) of ``model`` at ``values`` (site -> value, constrained space; the density is
+    with respect to the globals and the standardised nuisance coordinates z)."""
+    return float(log_density(model, (data,), kw, values)[0])
+
+
+def objective_constant(data: SparcData, priors: dict | None = None) -> float:
+    """C with ln p(data, theta) = -objective/2 + C (``jointfit``'s objective; theta inside the prior box),
+    for ``cmsi_model`` with ``priors`` (``rar_model``: pass {"log10_g_dagger": RAR_PRIOR}).
+
+    Data: -sum ln(sqrt(2 pi) e_V). Each freed nuisance parameter: the standard normal's -ln sqrt(2 pi),
+    minus ln Z of its truncation (Z = Phi(hi) - Phi(lo)); the Jacobian from z to the parameter is not
+    included (the density is in z). Globals: -ln(high - low) each."""
+    from scipy.special import log_ndtr  # only here: the truncation normalisers
+
+    e = np.asarray(data.e_v_obs)
+    c = -float(np.sum(np.log(np.sqrt(2 * np.pi) * e)))
+    c -= data.n_nuisance * 0.5 * math.log(2 * math.pi)
+    zD, lo_i, hi_i = (np.asarray(a) for a in _trunc_bounds(data))
+    c -= float(np.sum(np.log1p(-np.exp(log_ndtr(zD)))))
+    c -= float(np.sum(np.log(np.exp(log_ndtr(hi_i)) - np.exp(log_ndtr(lo_i)))))
+    priors = CMSI_PRIORS if priors is None else priors
+    return c - sum(math.log(hi - lo) for lo, hi in priors.values())
+
+
+# --------------------------------------------------------------------------- sampling
+def run_nuts(model, data: SparcData, opts: PosteriorOptions, init_values: dict | None = None, dense=(), **model_kw):
+    """Sample ``model`` with NUTS: ``opts.chains`` chains of ``opts.warmup`` + ``opts.samples`` iterations,
+    from dispersed starts (``init_to_uniform(opts.init_radius)``; ``init_values``: start every chain there
+    instead). Chains run in parallel when there are as many host devices as chains, else in sequence.
+
+    Returns {"samples": site -> array (chains, samples[, ...]) (the nuisance sites dropped unless small),
+    "diverging": (chains, samples) bool, "num_steps": (chains, samples) leapfrog steps, "seconds",
+    "chain_method", "first_draws": site -> (chains,) the first kept draw of each global}."""
+    init = init_to_value(values=init_values) if init_values else init_to_uniform(radius=opts.init_radius)
+    kernel = NUTS(model, target_accept_prob=opts.target_accept, max_tree_depth=opts.max_tree_depth,
+                  init_strategy=init, dense_mass=[tuple(dense)] if dense else False)  # fmt: skip
+    method = "parallel" if jax.local_device_count() >= opts.chains else "sequential"
+    mcmc = MCMC(kernel, num_warmup=opts.warmup, num_samples=opts.samples, num_chains=opts.chains,
+                chain_method=method, progress_bar=False)  # fmt: skip
+    t0 = time.perf_counter()
+    mcmc.run(jax.random.PRNGKey(opts.seed), data, extra_fields=("diverging", "num_steps"), **model_kw)
+    seconds = time.perf_counter() - t0
+    s = mcmc.get_samples(group_by_chain=True)
+    extra = mcmc.get_extra_fields(group_by_chain=True)
+    return {
+        "samples": {k: np.asarray(v) for k, v in s.items()},
+        "diverging": np.asarray(extra["diverging"]),
+        "num_steps": np.asarray(extra["num_steps"]),
+        "seconds": seconds,
+        "chain_method": method,
+    }
+
+
+def _thinned(run: dict, thin: int) -> dict:
+    """Every thin-th draw of every chain, flattened chain-major: site -> (n_draws, ...) arrays."""
+    return {k: v[:, ::thin].reshape((-1, *v.shape[2:])) for k, v in run["samples"].items()}
+
+
+def _fit_quantities(data: SparcData, draws: dict, model: str, n: float):
+    """Per draw: chi2 (data), objective = chi2 + sum z^2 (``jointfit``'s objective), and for CMSI the
+    median and maximum of F - 1 over the points. Returns a dict of (n_draws,) arrays."""
+
+    def one(d):
+        z = {s: d[s] if s in d else jnp.zeros(0) for s in _NUISANCE_SITES}
+        nu = nuisance_values(data, z)
+        if model == "cmsi":
+            g = {k: d[k] for k in CMSI_PRIORS} | {"n": n}
+            v, k = cmsi_speed(data, g, nu)
+            a = jnp.abs(_scaled(data, nu)[1])
+            boost = jnp.where(a > 0, v**2 / jnp.where(a > 0, a, 1.0) - 1.0, 0.0)
+        else:
+            v, k = rar_speed(data, d["log10_g_dagger"], nu)
+            boost = jnp.zeros_like(v)
+        chi2 = jnp.sum(((data.v_obs - v / k) / data.e_v_obs) ** 2)
+        zz = sum(jnp.sum(z[s] ** 2) for s in _NUISANCE_SITES)
+        return chi2, chi2 + zz, jnp.median(boost), jnp.max(boost)
+
+    chi2, obj, med, mx = jax.jit(jax.vmap(one))({k: jnp.asarray(v) for k, v in draws.items()})
+    out = {"chi2": np.asarray(chi2), "objective": np.asarray(obj)}
+    return out | ({"median_boost": np.asarray(med), "max_boost": np.asarray(mx)} if model == "cmsi" else {})
+
+
+def summary(run: dict, boxes: dict) -> dict:
+    """Diagnostics and percentiles of the globals ``boxes`` (name -> prior (low, high)) of a ``run_nuts``
+    result: per parameter the pooled 16/50/84 percentiles, each chain's median, split R-hat
+    (rank-normalised) and bulk/tail ESS (arviz), and the fractions of draws within 1 % of the box width
+    of the low and high edges; overall n_divergent, n_samples, chains, seconds, the mean number of
+    leapfrog steps and the fraction of iterations that hit the maximal tree depth."""
+    import arviz as az  # heavy (xarray); only the diagnostics need it
+
+    post = {k: run["samples"][k] for k in boxes}
+    idata = az.from_dict(posterior=post)
+    rhat, bulk, tail = az.rhat(idata), az.ess(idata, method="bulk"), az.ess(idata, method="tail")
+    params = {}
+    for k, (lo, hi) in boxes.items():
+        x = post[k]
+        w = _EDGE * (hi - lo)
+        params[k] = {
+            "p16_50_84": [float(q) for q in np.percentile(x, [16, 50, 84])],
+            "chain_medians": [float(q) for q in np.median(x, axis=1)],
+            "r_hat": float(rhat[k]),
+            "ess_bulk": float(bulk[k]),
+            "ess_tail": float(tail[k]),
+            "prior": [lo, hi],
+            "frac_at_low_edge": float(np.mean(x <= lo + w)),
+            "frac_at_high_edge": float(np.mean(x >= hi - w)),
+        }
+    steps = run["num_steps"]
+    return {
+        "params": params,
+        "n_divergent": int(run["diverging"].sum()),
+        "n_samples": int(steps.size),
+        "chains": int(steps.shape[0]),
+        "seconds": float(run["seconds"]),
+        "chain_method": run["chain_method"],
+        "mean_leapfrog_steps": float(steps.mean()),
+    }
+
+
+def samples_table(draws: dict, fit: dict, names) -> str:
+    """CSV text of the thinned draws: columns chain-major draw index, ``names`` (the globals), then the
+    per-draw quantities of ``fit`` (chi2, objective, F - 1 median/max)."""
+    cols = {"draw": np.arange(len(next(iter(draws.values()))))} | {k: draws[k] for k in names} | fit
+    head = ",".join(cols)
+    rows = np.column_stack([np.asarray(v, float) for v in cols.values()])
+    return head + "\n" + "\n".join(",".join(f"{x:.10g}" for x in r) for r in rows) + "\n"
+
+
+def _sample_model(which: str, data: SparcData, opts: PosteriorOptions) -> tuple[dict, str]:
+    """One posterior (``which``: "cmsi" or "rar"): NUTS, the summary, the thinned draws as CSV."""
+    if which == "cmsi":
+        boxes = {k: opts.prior(k) for k in CMSI_PRIORS}
+        run = run_nuts(cmsi_model, data, opts, priors=boxes, n=opts.n)
+    else:
+        boxes = {"log10_g_dagger": tuple(opts.rar_prior)}
+        run = run_nuts(rar_model, data, opts, prior=tuple(opts.rar_prior))
+    out = summary(run, boxes)
+    draws = _thinned(run, opts.thin)
+    fit = _fit_quantities(data, draws, which, opts.n)
+    per_chain = {k: v.reshape(opts.chains, -1) for k, v in fit.items()}
+    out["fit"] = {k: {"p16_50_84": [float(q) for q in np.percentile(v, [16, 50, 84])],
+                      "chain_medians": [float(q) for q in np.median(per_chain[k], axis=1)]}
+                  for k, v in fit.items()}  # fmt: skip
+    if which == "cmsi":
+        chi0 = draws["log10_A"] + draws["eps"] * math.log10(jointfit.SIGMA_REF_REPORT)
+        out["derived"] = {"log10_chi0_at_sigma_ref_50": [float(q) for q in np.percentile(chi0, [16, 50, 84])]}
+    else:
+        g = 10.0 ** (draws["log10_g_dagger"] + 10.0)
+        out["derived"] = {"g_dagger_1e10": [float(q) for q in np.percentile(g, [16, 50, 84])]}
+    out["n_stored_draws"] = int(len(fit["chi2"]))
+    return out, samples_table(draws, fit, list(boxes))
+
+
+#: the modules the stage runs (their sources enter its key) and the data files it reads
+MODULES = ("cmsi_lib.posterior",)
+DATA_FILES = (sparc.TABLE1_FILE, sparc.TABLE2_FILE)
+STAGE = "posterior"
+
+
+def _stage_inputs(opts: PosteriorOptions, options: SparcOptions) -> dict:
+    return {"posterior": opts.as_dict(), "options": options.as_dict(), "cuts": dataclasses.asdict(sparc.QualityCuts()),
+            "versions": {"jax": jax.__version__, "numpyro": numpyro.__version__}}  # fmt: skip
+
+
+def _compute(opts: PosteriorOptions, options: SparcOptions):
+    """The stage's computation: data, the Newton-only joint MAP (the reference objective), both posteriors."""
+    t0 = time.perf_counter()
+    blocks = jointfit.sparc_blocks(None, options, "full")
+    data = sparc_data(blocks)
+    newton = jointfit.joint_map(blocks, model="newton", laplace=False)
+    result = {"n_galaxies": data.n_galaxies, "n_points": data.n_points, "n_nuisance": data.n_nuisance,
+              "newton_objective": newton.objective, "newton_chi2": newton.chi2, "options": opts.as_dict()}  # fmt: skip
+    tables = {}
+    for which in ("cmsi", "rar"):
+        result[which], tables[f"{which}_samples.csv"] = _sample_model(which, data, opts)
+    result["seconds"] = time.perf_counter() - t0
+    return result, tables
+
+
+def posterior_stage(opts: PosteriorOptions = PosteriorOptions(), options: SparcOptions | None = None,
+                    force: bool = False) -> tuple[dict, bool, str]:  # fmt: skip
+    """The cached stage "posterior" (``stages.run_stage``): the CMSI and RAR posteriors on SPARC with
+    ``opts`` and the modelling ``options`` (default ``SparcOptions()``). Returns (result, was_cached, key);
+    the thinned draws are the stage's tables cmsi_samples.csv and rar_samples.csv (``load_samples``)."""
+    options = SparcOptions() if options is None else options
+    inputs = _stage_inputs(opts, options)
+    res, hit = stages.run_stage(STAGE, inputs, lambda: _compute(opts, options), MODULES, DATA_FILES, force=force)
+    return res, hit, stages.stage_key(STAGE, inputs, MODULES, DATA_FILES)
+
+
+def load_samples(key: str, which: str = "cmsi") -> np.ndarray:
+    """The thinned draws of the stage entry ``key`` (``which``: "cmsi" or "rar") as a numpy record array."""
+    if which not in ("cmsi", "rar"):
+        raise InputError(f"which = {which!r}: one of ('cmsi', 'rar')")
+    return np.genfromtxt(stages.table_file(STAGE, key, f"{which}_samples.csv"), delimiter=",", names=True)
+
+
+def load_posterior(opts: PosteriorOptions = PosteriorOptions(), options: SparcOptions | None = None):
+    """(result, cmsi draws, rar draws, was_cached): the stage, computed if missing (a few minutes)."""
+    res, hit, key = posterior_stage(opts, options)
+    return res, load_samples(key, "cmsi"), load_samples(key, "rar"), hit

@@ -1,0 +1,155 @@
+"""The posterior's JAX log-density against jointfit's objective (an independent numpy implementation),
+the RAR against its published check value, and NUTS recovering known parameters of a synthetic sample."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from cmsi_lib import jointfit, rar, sparc
+from cmsi_lib.curves import signed_square
+from cmsi_lib.errors import InputError
+from cmsi_lib.params import Params
+
+P = pytest.importorskip("cmsi_lib.posterior")
+import jax.numpy as jnp  # noqa: E402  (after cmsi_lib.posterior, which sets the XLA flags)
+
+
+@pytest.fixture(scope="module")
+def blocks():
+    """12 galaxies of the standard sample (bulges, D and Inc free), as jointfit builds them."""
+    sample, _ = sparc.apply_cuts(sparc.load_galaxies(), sparc.QualityCuts())
+    names = [n for n in sample if np.any(sample[n][0].v_bul != 0)][:4] + list(sample)[:8]
+    return jointfit.sparc_blocks({n: sample[n] for n in dict.fromkeys(names)})
+
+
+def _values(prob, data, x) -> dict:
+    """jointfit's x as the posterior's sites: the globals, and the standardised nuisance z."""
+    g, nu = prob.globals_at(x), prob.nuisance_at(x)
+    out = {"log10_A": g["log10_A"], "gamma_alpha": g["gamma_alpha"], "log10_ell0": math.log10(g["ell0"]),
+           "eps": g["eps"]}  # fmt: skip
+    for site, p in zip(P._NUISANCE_SITES, jointfit.NUISANCE_NAMES, strict=True):
+        i = np.asarray(data.free[p])
+        if p in ("ups_disk", "ups_bul"):
+            med, dex = (0.5, 0.1) if p == "ups_disk" else (0.7, 0.1)  # Li et al. 2018
+            z = (np.log10(nu[p][i]) - math.log10(med)) / dex
+        else:
+            c, w = (data.D0, data.e_D) if p == "D" else (data.inc0, data.e_inc)
+            z = (nu[p][i] - np.asarray(c)[i]) / np.asarray(w)[i]
+        out[site] = jnp.asarray(z)
+    return out
+
+
+@pytest.mark.slow
+def test_minus_two_log_posterior_is_jointfit_objective_plus_constant(blocks):
+    """-2 (ln p - C) = chi2 + chi2_prior of jointfit at the seed's parameters and at random points."""
+    data, prob = P.sparc_data(blocks), jointfit.JointProblem(blocks)
+    assert data.n_points == prob.n_data and data.n_nuisance == len(prob.names) - prob.n_global
+    C = P.objective_constant(data)
+    rng = np.random.default_rng(7)
+    starts = [Params(), Params(chi0=8e5, eps=0.2, alpha=0.3, ell0=30.0), Params(chi0=3e7, eps=0.0, alpha=0.0)]
+    for k, p in enumerate([*starts, starts[0], starts[1]]):
+        x = prob.start(p)
+        if k >= len(starts):  # nuisance away from the priors' centres
+            ng = prob.n_global
+            w = np.select([prob.prior_kind == 0, prob.prior_kind == 1], [0.1, 0.05], 3.0)
+            x[ng:] += rng.normal(0.0, 1.0, x.size - ng) * w
+        objective = float(np.sum(prob.residuals(x) ** 2))
+        lp = P.log_joint(P.cmsi_model, data, _values(prob, data, x), priors=P.CMSI_PRIORS)
+        assert -2.0 * (lp - C) == pytest.approx(objective, rel=1e-9), (k, p)
+
+
+@pytest.mark.slow  # JAX's first calls compile (seconds; far more on a loaded machine)
+def test_the_constant_by_hand_for_one_point():
+    """One point, no nuisance parameter, F = 1 (A tiny): ln p = -r^2/2 - ln(sqrt(2 pi) e) - sum ln(width)."""
+    b = jointfit.curve_block("one", [2.0], [110.0], [4.0], [100.0], [50.0], [10.0])
+    data = P.sparc_data([b])
+    vals = {"log10_A": -14.0, "gamma_alpha": 0.0, "log10_ell0": 0.0, "eps": 0.0}
+    lp = P.log_joint(P.cmsi_model, data, vals, priors=P.CMSI_PRIORS)
+    widths = 30.0 * 6.0 * 16.0 * 5.0
+    assert lp == pytest.approx(-0.5 * (10.0 / 4.0) ** 2 - math.log(math.sqrt(2 * math.pi) * 4.0) - math.log(widths))
+
+
+@pytest.mark.slow  # JAX's first calls compile (seconds; far more on a loaded machine)
+def test_rar_speed_matches_rar_module_and_published_check(blocks):
+    """The JAX RAR equals cmsi_lib.rar at SPARC's nuisance values; at g_bar = g_dagger, g_obs = 1.582 g_dagger."""
+    data = P.sparc_data(blocks)
+    pairs = zip(P._NUISANCE_SITES, jointfit.NUISANCE_NAMES, strict=True)
+    nu = P.nuisance_values(data, {s: jnp.zeros(int(data.free[p].size)) for s, p in pairs})
+    v, k = P.rar_speed(data, math.log10(1.2e-10), nu)
+    vb2 = np.asarray(data.g2 + 0.5 * data.d2 + 0.7 * data.b2)
+    expect = rar.rar_speed(np.asarray(data.R), np.sign(vb2) * np.sqrt(np.abs(vb2)), 1.2e-10)
+    np.testing.assert_allclose(np.asarray(v), expect, rtol=1e-12)
+    np.testing.assert_allclose(np.asarray(k), 1.0)
+    R = 3.0  # a point with g_bar = g_dagger: v_bar^2 = g_dagger R
+    gd = 1.2e-10 * 3.0856775814913673e19 / 1e6  # (km/s)^2/kpc: 1 kpc = 3.0857e19 m, 1 (km/s)^2 = 1e6 m^2/s^2
+    one = jointfit.curve_block("x", [R], [1.0], [1.0], [math.sqrt(gd * R)], [1.0], [10.0])
+    d1 = P.sparc_data([one])
+    v1, _ = P.rar_speed(d1, math.log10(1.2e-10), P.nuisance_values(d1, {s: jnp.zeros(0) for s in P._NUISANCE_SITES}))
+    assert float(v1[0]) ** 2 / R / gd == pytest.approx(1.582, abs=5e-4)
+
+
+def test_bad_options_name_the_parameter():
+    with pytest.raises(InputError, match="chains"):
+        P.PosteriorOptions(chains=0)
+    with pytest.raises(InputError, match="eps"):
+        P.PosteriorOptions(priors=(("log10_A", -5, 5), ("gamma_alpha", 0, 3), ("log10_ell0", -1, 4), ("eps", -1, 2)))
+    with pytest.raises(InputError, match="target_accept"):
+        P.PosteriorOptions(target_accept=1.5)
+
+
+@pytest.mark.slow  # JAX's first calls compile (seconds; far more on a loaded machine)
+def test_summary_edge_fractions_and_rhat_of_disagreeing_chains():
+    """Hand-made chains: two that sit apart (R-hat >> 1) and a parameter piled on its low edge."""
+    rng = np.random.default_rng(0)
+    a = np.stack([rng.normal(0, 1, 500), rng.normal(10, 1, 500)])
+    b = np.abs(rng.normal(0, 0.001, (2, 500)))  # within 1 % of the width of [0, 1] from 0
+    run = {"samples": {"a": a, "b": b}, "diverging": np.zeros((2, 500), bool), "num_steps": np.full((2, 500), 7),
+           "seconds": 1.0, "chain_method": "sequential"}  # fmt: skip
+    s = P.summary(run, {"a": (-20.0, 20.0), "b": (0.0, 1.0)})
+    assert s["params"]["a"]["r_hat"] > 1.5 and s["params"]["b"]["frac_at_low_edge"] == 1.0
+    assert s["params"]["a"]["chain_medians"][1] == pytest.approx(10, abs=0.2) and s["n_samples"] == 1000
+
+
+def _synthetic(truth: dict, n_gal: int = 5, seed: int = 3) -> list:
+    """Fake galaxies: exponential-disk-like v_bar, Sigma, sigma_v = 10 km/s, errors 3 km/s, nuisance drawn
+    from their priors (Ups_disk; D; Inc), speeds from CMSI at ``truth`` with Gaussian noise."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(n_gal):
+        R = np.linspace(0.5, 6.0 + 4 * i, 20)
+        vd = (60.0 + 30 * i) * np.sqrt(R / 2.0) * np.exp(-R / 8.0)
+        vg = 20.0 + 2.0 * R
+        Sd = 400.0 * np.exp(-R / (1.5 + i))  # at Ups = 1 [Msun/pc^2]
+        D0, e_D, inc0, e_inc = 10.0 + 3 * i, 1.0, 60.0, 4.0
+        ud = 10 ** (math.log10(0.5) + 0.1 * rng.normal())
+        D, inc = D0 + e_D * rng.normal(), inc0 + e_inc * rng.normal()
+        s, kk = D / D0, math.sin(math.radians(inc0)) / math.sin(math.radians(inc))
+        vb2 = s * (vg**2 + ud * vd**2)
+        lnx = np.log(R * s) - truth["log10_ell0"] * math.log(10)
+        f = np.exp(-np.logaddexp(0, 2 * lnx) / 2)
+        boost = 10 ** truth["log10_A"] * vb2 / P.C_KMS**2 * (ud * Sd) ** truth["eps"]
+        boost *= (np.sqrt(vb2) / 10.0) ** truth["gamma_alpha"] * f
+        v_obs = np.sqrt((1 + boost) * vb2) / kk + rng.normal(0, 3.0, R.size)
+        z = np.zeros_like(R)
+        out.append(jointfit.Block(f"fake{i}", R, v_obs, np.full(R.size, 3.0), signed_square(vg), vd**2, z, z, Sd, z,
+                                  np.full(R.size, 10.0), D0, e_D, inc0, e_inc, ("ups_disk", "D", "inc")))  # fmt: skip
+    return out
+
+
+@pytest.mark.slow
+def test_nuts_recovers_known_parameters_of_five_fake_galaxies():
+    truth = {"log10_A": 4.0, "gamma_alpha": 1.0, "log10_ell0": math.log10(5.0), "eps": 0.5}
+    data = P.sparc_data(_synthetic(truth))
+    priors = {"log10_A": (-2.0, 10.0), "gamma_alpha": (0.0, 3.0), "log10_ell0": (-1.0, 3.0), "eps": (0.0, 2.0)}
+    opts = P.PosteriorOptions(chains=2, warmup=300, samples=300, priors=tuple((k, *v) for k, v in priors.items()))
+    run = P.run_nuts(P.cmsi_model, data, opts, priors=priors)
+    s = P.summary(run, priors)
+    for k, v in truth.items():
+        x = run["samples"][k].ravel()
+        lo, hi = np.percentile(x, [0.5, 99.5])
+        assert lo <= v <= hi, (k, v, lo, hi)
+        assert s["params"][k]["r_hat"] < 1.05, (k, s["params"][k])
+    assert s["n_divergent"] <= 0.01 * s["n_samples"]
