@@ -73,6 +73,8 @@ __all__ = [
     "totals",
     "chi0_profiles",
     "chi0_profiles_stage",
+    "survey_sample",
+    "refit_at_chi0",
     "lognormal_map",
     "lognormal_marginal",
     "hierarchical_lognormal",
@@ -269,27 +271,17 @@ def chi0_profiles(
 
 
 def chi0_profiles_stage(
-    galaxies: Sequence[str],
-    params: Params,
-    options: SparcOptions,
-    cuts: sparc.QualityCuts,
-    log10_grid=CHI0_LOG10_GRID,
-    force: bool = False,
+    sample: Mapping, params: Params, options: SparcOptions, log10_grid=CHI0_LOG10_GRID, force: bool = False
 ) -> tuple[dict, bool]:
-    """``chi0_profiles`` of ``galaxies`` (their points after ``cuts``) as the cached stage
-    "comparison_chi0_profiles" (results/stages/comparison_chi0_profiles/). Keyed by the galaxies,
-    parameters, options, cuts, grid, the SPARC files, the fitting code (``cmsi_lib.sweep`` and what
-    it imports) and the source of ``chi0_profiles``. Returns (result, was_cached)."""
-    kept, _counts = sparc.apply_cuts(sparc.load_galaxies(), cuts)
-    missing = [g for g in galaxies if g not in kept]
-    if missing:
-        raise InputError(f"galaxies {missing[:5]} have no points after the cuts {cuts}")
-    sample = {g: kept[g] for g in galaxies}
+    """``chi0_profiles`` of ``sample`` (name -> (Galaxy, mask); e.g. the survey's own points,
+    ``survey_sample``) as the cached stage "comparison_chi0_profiles"
+    (results/stages/comparison_chi0_profiles/). Keyed by the galaxies and their masks, the
+    parameters, options, grid, the SPARC files, the fitting code (``cmsi_lib.sweep`` and what it
+    imports) and the source of ``chi0_profiles``. Returns (result, was_cached)."""
     inputs = {
-        "galaxies": list(galaxies),
+        "masks": {n: np.asarray(m, bool).astype(int).tolist() for n, (_g, m) in sample.items()},
         "params": params.as_dict(),
         "options": options.as_dict(),
-        "cuts": dataclasses.asdict(cuts),
         "log10_grid": [float(x) for x in log10_grid],
         "code": hashlib.sha256(inspect.getsource(chi0_profiles).encode()).hexdigest(),
     }
@@ -301,6 +293,19 @@ def chi0_profiles_stage(
         data_files=[sparc.TABLE1_FILE, sparc.TABLE2_FILE],
         force=force,
     )
+
+
+def survey_sample(index: PointIndex, galaxies: Mapping, names: Sequence[str], model: str = "cmsi_chi0") -> dict:
+    """name -> (Galaxy, mask of the points the survey fitted with ``model``): the survey's own sample,
+    whatever cuts the current code would apply. A galaxy whose point count differs from SPARC's
+    Table 2 is an InputError."""
+    out = {}
+    for n in names:
+        g, m = galaxies[n], np.asarray(index.get(model, n)["fitted"], bool)
+        if m.size != g.n_points:
+            raise InputError(f"the survey's points of {n} ({m.size}) differ from SPARC's ({g.n_points})")
+        out[n] = (g, m)
+    return out
 
 
 def _mesh(log10_grid, objective, step: float):
@@ -455,7 +460,8 @@ def flat_points(v, tol: float = FLAT_TOLERANCE, n_min: int = 3) -> np.ndarray:
 class LineFit:
     """y = slope x + intercept with an intrinsic scatter (``scatter`` "orthogonal" or "vertical");
     sigma_orth [units of y, perpendicular to the line] and sigma_int = sigma_orth sqrt(1 + slope^2)
-    [vertical]; errors from the inverse Hessian of -ln L (e_sigma: of the fitted one); n points."""
+    [vertical]; errors from the inverse Hessian of -ln L (e_sigma: of the fitted one; NaN when the
+    scatter ends at its floor 1e-5, the slope's and intercept's errors then with it held); n points."""
 
     slope: float
     e_slope: float
@@ -526,8 +532,13 @@ def fit_line(x, y, e_x, e_y, scatter: str = "orthogonal") -> LineFit:
     )
     r = optimize.minimize(nll, r.x, method="Nelder-Mead", options={"xatol": 1e-7, "fatol": 1e-9})
     s, b, ln_sig = r.x
+    at_floor = ln_sig < math.log(1e-5) + 1e-3  # no intrinsic scatter: errors of (s, b) with it held
     try:
-        e = np.sqrt(np.clip(np.diag(np.linalg.inv(_hessian(nll, r.x))), 0, None))
+        if at_floor:
+            H = _hessian(lambda q: nll([q[0], q[1], ln_sig]), r.x[:2])
+            e = np.append(np.sqrt(np.clip(np.diag(np.linalg.inv(H)), 0, None)), math.nan)
+        else:
+            e = np.sqrt(np.clip(np.diag(np.linalg.inv(_hessian(nll, r.x))), 0, None))
     except np.linalg.LinAlgError:
         e = np.full(3, math.nan)
     sig = math.exp(ln_sig)

@@ -123,6 +123,10 @@ def test_fit_line_exact_line_and_bad_input():
     x = np.linspace(0, 1, 10)
     f = C.fit_line(x, 2 * x + 1, np.full(10, 1e-3), np.full(10, 1e-3))
     assert f.slope == pytest.approx(2, abs=1e-3) and f.intercept == pytest.approx(1, abs=1e-3)
+    # no intrinsic scatter: it ends at its floor, and the slope's error is that of the errors alone,
+    # sqrt(e_y^2 / sum (x - mean x)^2) for e_x << e_y / s (here e_y^2 + s^2 e_x^2 = 5e-6)
+    assert f.sigma_int < 1e-4 and math.isnan(f.e_sigma)
+    assert f.e_slope == pytest.approx(math.sqrt(5e-6 / np.sum((x - x.mean()) ** 2)), rel=0.05)
     with pytest.raises(InputError, match="scatter"):
         C.fit_line(x, x, x, x, scatter="diagonal")
     with pytest.raises(InputError, match=">= 4"):
