@@ -3,6 +3,11 @@ and the physical constants in SI (GM_sun, GM_earth, c, the au) used with them. K
 
 a [au], e, i [deg] (to the ecliptic of J2000), sidereal period [days], the central-to-body mass
 ratio; v_c = sqrt(GM_central / a) [km/s].
+
+Inclinations have two reference planes (``INCLINATION_PLANES``): the ecliptic of J2000 (the table's i,
+which makes the Earth's own orbit i = 0 by definition) and the invariable plane (the plane normal to the
+Solar System's total angular momentum, Souami & Souchay 2012, A&A 543, A133), the default: no planet's
+orbit is singled out as the reference. :meth:`Body.inclination_deg` gives either.
 """
 
 from __future__ import annotations
@@ -31,6 +36,37 @@ MAS_PER_RAD = float(u.rad.to(u.mas))
 DAYS_PER_CENTURY = 36525.0
 DAYS_PER_YEAR = 365.25
 
+#: reference planes for orbital inclinations; the first is the default
+INCLINATION_PLANES = ("invariable", "ecliptic")
+#: the invariable plane at J2000 against the ecliptic and equinox of J2000 [deg]: inclination 1 deg 34' 43.3"
+#: and longitude of the ascending node 107 deg 34' 56" (Souami & Souchay 2012, A&A 543, A133, abstract)
+INVARIABLE_PLANE_INCLINATION_DEG = 1 + 34 / 60 + 43.3 / 3600
+INVARIABLE_PLANE_NODE_DEG = 107 + 34 / 60 + 56 / 3600
+#: longitude of the ascending node on the J2000 ecliptic [deg], J2000 elements of Standish & Williams,
+#: "Keplerian Elements for Approximate Positions of the Major Planets", JPL SSD, Table 1 (the source of
+#: a, e, i in data/solar_system_bodies.csv; "Earth" is the Earth-Moon barycentre, node 0 in that table)
+NODE_LONGITUDE_DEG = {
+    "Mercury": 48.33076593,
+    "Venus": 76.67984255,
+    "Earth": 0.0,
+    "Mars": 49.55953891,
+    "Jupiter": 100.47390909,
+    "Saturn": 113.66242448,
+    "Uranus": 74.01692503,
+    "Neptune": 131.78422574,
+}
+
+
+def inclination_to_invariable_plane(i_deg: float, node_deg: float) -> float:
+    """Inclination [deg, 0-180] of an orbit with ecliptic inclination ``i_deg`` and ascending node
+    ``node_deg`` (J2000 ecliptic and equinox) to the invariable plane: the angle between the two orbit
+    normals, cos I = cos i cos i0 + sin i sin i0 cos(node - node0), with (i0, node0) the invariable plane's
+    (``INVARIABLE_PLANE_INCLINATION_DEG``, ``INVARIABLE_PLANE_NODE_DEG``)."""
+    i, n = math.radians(i_deg), math.radians(node_deg)
+    i0, n0 = math.radians(INVARIABLE_PLANE_INCLINATION_DEG), math.radians(INVARIABLE_PLANE_NODE_DEG)
+    c = math.cos(i) * math.cos(i0) + math.sin(i) * math.sin(i0) * math.cos(n - n0)
+    return math.degrees(math.acos(max(-1.0, min(1.0, c))))
+
 
 # --------------------------------------------------------------------------- bodies
 @dataclasses.dataclass(frozen=True)
@@ -58,6 +94,24 @@ class Body:
     def v_circ_kms(self) -> float:
         """Circular orbital speed sqrt(GM_central / a) [km/s]."""
         return math.sqrt(self.gm_central / (self.a_au * AU_M)) / 1e3
+
+    def inclination_deg(self, plane: str = INCLINATION_PLANES[0]) -> float:
+        """Orbital inclination [deg] to ``plane``: "ecliptic" (the table's i, J2000) or "invariable"
+        (:func:`inclination_to_invariable_plane`, with the node of ``NODE_LONGITUDE_DEG``).
+
+        An Earth-centred orbit (the Moon) keeps its ecliptic inclination under both: its node regresses
+        about the ecliptic (18.6 yr), which is its own reference plane, not the planets' invariable plane.
+        """
+        if plane not in INCLINATION_PLANES:
+            raise InputError(f"unknown inclination plane {plane!r}; valid: {', '.join(INCLINATION_PLANES)}")
+        if plane == "ecliptic" or self.central != "Sun":
+            return self.i_deg
+        if self.name not in NODE_LONGITUDE_DEG:
+            raise InputError(
+                f"no ascending node for {self.name!r}, so no inclination to the invariable plane; "
+                f"nodes are known for {', '.join(NODE_LONGITUDE_DEG)} (use plane='ecliptic')"
+            )
+        return inclination_to_invariable_plane(self.i_deg, NODE_LONGITUDE_DEG[self.name])
 
     @property
     def heliocentric_au(self) -> float:

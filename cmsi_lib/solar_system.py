@@ -14,8 +14,11 @@ Sigma (surface density, Msun/pc^2), ``SIGMA_DEFINITIONS``:
   A number >= 0 is also accepted: that constant Sigma everywhere.
 
 sigma_v (km/s), ``SIGMA_V_MODELS``: the random velocity of the orbit about a circular one,
-  "orbit-ei"  sigma_v = v_c sqrt(e^2 + i^2) with the body's own e and i (i in radians, to the ecliptic);
+  "orbit-ei"  sigma_v = v_c sqrt(e^2 + i^2) with the body's own e and i (i in radians, to the invariable
+              plane, Souami & Souchay 2012; :meth:`Body.inclination_deg`);
   "rms-ei"    sigma_v = v_c sqrt(<e^2 + i^2>), the rms over the eight planets (one ratio for the whole system);
+  "orbit-ei-ecliptic", "rms-ei-ecliptic"  the same with i to the ecliptic of J2000 (the Earth's own orbit,
+              so the Earth has i = 0 and is the coldest body: see :func:`coldest_body`);
   "unity"     sigma_v = v_c, so N_coh = 1: the coherence factor dropped (with Sigma = Sigma_ref this is the
               reading chi0 (v/c)^2 that reproduces the seed's number, ``seed_reading_eps``).
 v_c: the circular orbital speed sqrt(GM_central / r) (GM_sun, GM_earth and c from astropy.constants).
@@ -72,6 +75,7 @@ __all__ = [
     "annulus_sigma",
     "sigma_at",
     "sigma_v_ratio",
+    "coldest_body",
     "eps_field",
     "body_eps",
     "limb_eps",
@@ -99,7 +103,14 @@ __all__ = [
 
 
 SIGMA_DEFINITIONS = ("point-mass", "planet-annulus", "minor-bodies", "galactic-disk")
-SIGMA_V_MODELS = ("orbit-ei", "rms-ei", "unity")
+SIGMA_V_MODELS = ("orbit-ei", "rms-ei", "unity", "orbit-ei-ecliptic", "rms-ei-ecliptic")
+#: the plane each e-and-i sigma_v model measures inclinations from
+_PLANE = {
+    "orbit-ei": "invariable",
+    "rms-ei": "invariable",
+    "orbit-ei-ecliptic": "ecliptic",
+    "rms-ei-ecliptic": "ecliptic",
+}
 PLANETS = ("Mercury", "Venus", "Earth", "Mars", "Jupiter", "Saturn", "Uranus", "Neptune")
 
 #: Local surface density of the Galactic disk at the Sun [Msun/pc^2] (SCIENCE.md section 5, "roughly 50";
@@ -181,16 +192,25 @@ def sigma_at(definition, r_au, body: str | Body | None = None) -> np.ndarray:
 
 
 def sigma_v_ratio(model: str, body: str | Body | None = None) -> float:
-    """sigma_v / v_c of a sigma_v model (dimensionless). ``body`` None (e.g. the solar limb) uses "rms-ei"."""
+    """sigma_v / v_c of a sigma_v model (dimensionless). ``body`` None (e.g. the solar limb) turns an
+    "orbit-ei" model into its "rms-ei" (the planets' rms, same inclination plane)."""
     if model not in SIGMA_V_MODELS:
         raise InputError(f"unknown sigma_v model {model!r}; valid: {', '.join(SIGMA_V_MODELS)}")
     if model == "unity":
         return 1.0
-    if model == "orbit-ei" and body is not None:
+    plane = _PLANE[model]
+    if model.startswith("orbit-ei") and body is not None:
         b = get_body(body)
-        return math.hypot(b.e, math.radians(b.i_deg))
+        return math.hypot(b.e, math.radians(b.inclination_deg(plane)))
     planets = [get_body(p) for p in PLANETS]
-    return math.sqrt(np.mean([p.e**2 + math.radians(p.i_deg) ** 2 for p in planets]))
+    return math.sqrt(np.mean([p.e**2 + math.radians(p.inclination_deg(plane)) ** 2 for p in planets]))
+
+
+def coldest_body(model: str = "orbit-ei", bodies=None) -> str:
+    """The body with the smallest sigma_v/v_c under ``model`` (the largest N_coh), over ``bodies``
+    (default: the planets; the differential tests take eps relative to the Earth's)."""
+    names = PLANETS if bodies is None else tuple(bodies)
+    return min(names, key=lambda n: sigma_v_ratio(model, n))
 
 
 def eps_field(
