@@ -113,16 +113,20 @@ def run_survey(
     n_workers: int = 2,
     progress: bool = False,
     write: bool = True,
+    galaxies: dict | None = None,
+    sample_name: str = "SPARC",
 ) -> dict:
     """The SPARC survey: every model fitted to every galaxy of the sample, the global CMSI fit with
     k-fold CV, and the global fit redone for each option in ``SURVEY_VARIANTS``.
 
     params: the CMSI parameters "as they stand" (default: the seed's) and the base of the global
     fit; options: the baseline ``SparcOptions``; cuts: ``sparc.QualityCuts`` (default the
-    standard RAR cuts). With ``write`` the results go to results/survey/ (atomically, see
-    ``results.write_survey``): global_fit.json (``results.survey_global_fit_file``), fits.ecsv (one
-    row per galaxy and model), points.ecsv (per point: data and every model's speed at its best fit)
-    and summary.json. Returns the summary (also what ``cmsi survey --json`` prints).
+    standard RAR cuts); galaxies: the sample before the cuts (name -> ``sparc.Galaxy``, e.g.
+    ``rotmod.load_sample(folder)``; default SPARC's 175), sample_name its name (in the summary).
+    With ``write`` the results go to results/survey/ (atomically, see ``results.write_survey``):
+    global_fit.json (``results.survey_global_fit_file``), fits.ecsv (one row per galaxy and model),
+    points.ecsv (per point: data and every model's speed at its best fit) and summary.json.
+    Returns the summary (also what ``cmsi survey --json`` prints).
     """
     t_start = time.perf_counter()
     options = SparcOptions() if options is None else options
@@ -130,7 +134,9 @@ def run_survey(
     unknown = [m for m in models_to_fit if m not in SURVEY_MODELS]
     if unknown:
         raise InputError(f"unknown survey model(s) {unknown}; valid: {SURVEY_MODELS}")
-    sample, counts = sparc.apply_cuts(sparc.load_galaxies(), cuts)
+    sample, counts = sparc.apply_cuts(sparc.load_galaxies() if galaxies is None else galaxies, cuts)
+    if not sample:
+        raise InputError(f"sample {sample_name!r}: no galaxy keeps a point after the cuts {cuts} (try --all-galaxies)")
     timings = {}
     with SweepRunner(scheduler, n_workers=n_workers, progress=progress) as runner:
         t = time.perf_counter()
@@ -144,6 +150,7 @@ def run_survey(
     # anchor: the RAR with the nuisance parameters held at SPARC's values (no fit at all)
     rar_fixed = summarize(fit_sample(sample, "rar", nuisance="none"))
     summary = {
+        "sample": sample_name,
         "cuts": dataclasses.asdict(cuts),
         "counts": counts.as_dict(),
         "n_galaxies": len(sample),

@@ -9,14 +9,30 @@ The survey is a stage (``cmsi_lib.stages``, results/stages/survey/): when result
 by a run of the same parameters, options, cuts, models, fit settings, data and code (its files still
 those it wrote), the summary is printed from it in seconds; ``--force`` recomputes. The Dask settings
 (--scheduler, --workers, --progress) do not change the result and are not part of the key.
+
+The joint fit (``cmsi_lib.joint_survey``: CMSI's joint MAP with every galaxy's nuisance parameters,
+against Newton on the identical points, and its robustness) follows as a second stage,
+results/stages/joint_fit/, keyed by the options, cuts, sample, data and its own code only: a survey
+rerun at other parameters, models or fit settings reuses it (the survey's key covers the joint fit's
+code too, since this command imports it: an edit of it recomputes both). ``--json`` prints it as "joint_fit";
+``--no-joint`` skips it; ``--force`` recomputes it too.
+
+    cmsi survey --sample DIR            # a folder of SPARC Rotmod files instead of SPARC
+
+``--sample DIR`` fits the galaxies of DIR (``cmsi_lib.rotmod.load_sample``: <name>_rotmod.dat files,
+optionally galaxies.csv) with the standard cuts (``--all-galaxies``: none). Its results go to
+results/samples/<DIR's name>/ (survey/ and stages/ there, as for SPARC under results/), never to the
+book's results/survey/; the key covers the sha256 of every file of DIR.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
 import sys
+from pathlib import Path
 
-from .. import datafiles, sparc, stages
+from .. import datafiles, joint_survey, paths, rotmod, sparc, stages
 from ..errors import InputError
 from ..options import SparcOptions
 from ..results import survey_dir
@@ -59,6 +75,19 @@ def register(sub, common):
         action="store_true",
         help="no quality cuts: all 175 galaxies and points (default: the standard RAR cuts)",
     )
+    g.add_argument(
+        "--sample",
+        default=None,
+        metavar="DIR",
+        help="fit the folder DIR of SPARC Rotmod files (<name>_rotmod.dat, optional galaxies.csv) instead of "
+        "SPARC; standard cuts unless --all-galaxies; results in results/samples/<DIR's name>/ (not results/survey/)",
+    )
+    g.add_argument(
+        "--joint",
+        action="store_true",
+        help="compute the joint fit (CMSI's joint MAP with every galaxy's nuisance, results/stages/joint_fit/; "
+        "a few minutes) unless cached; without it, it is only read from the cache",
+    )
     o = p.add_argument_group("CMSI options on SPARC (see cmsi_lib.options.SparcOptions)")
     o.add_argument("--vc-mode", default=None, help="baryonic (default), self-consistent or observed")
     o.add_argument("--sigma-v-model", default=None, help="constant (default) or stellar-disk")
@@ -76,9 +105,33 @@ def register(sub, common):
     p.add_argument(
         "--force",
         action="store_true",
-        help="recompute even when results/survey/ holds the survey of these inputs (see results/stages/survey/)",
+        help="recompute even when results/survey/ holds the survey of these inputs (see results/stages/survey/); "
+        "the joint fit too",
     )
     p.set_defaults(func=run)
+
+
+def sample_results_dir(folder: Path) -> Path:
+    """Where a ``--sample`` run keeps its results: results/samples/<folder's name>/ (the results folder
+    itself when it is that already: a second run in the same process)."""
+    here, name = paths.results_dir(), folder.resolve().name
+    return here if (here.parent.name, here.name) == ("samples", name) else here / "samples" / name
+
+
+def load_sample_arg(folder: str) -> tuple[Path, dict]:
+    """The ``--sample`` folder and its galaxies (``rotmod.load_sample``), checked before any fit."""
+    d = Path(folder).expanduser()
+    if not d.is_dir():
+        raise InputError(f"--sample {folder}: not a folder (give a folder of SPARC Rotmod files <name>_rotmod.dat)")
+    galaxies = rotmod.load_sample(d)
+    if not galaxies:
+        raise InputError(f"--sample {folder}: no Rotmod file (<name>_rotmod.dat) in the folder")
+    return d, galaxies
+
+
+def joint_fit(args, options, cuts, galaxies=None, sample_dir=None) -> tuple[dict, bool]:
+    """The joint-fit stage (``joint_survey.joint_fit_stage``) of these options, cuts and sample."""
+    return joint_survey.joint_fit_stage(options, cuts, galaxies=galaxies, sample_dir=sample_dir, force=args.force)
 
 
 def survey_summary(args, settings: dict) -> tuple[dict, bool]:
@@ -89,6 +142,8 @@ def survey_summary(args, settings: dict) -> tuple[dict, bool]:
     inputs = {k: (dataclasses.asdict(v) if dataclasses.is_dataclass(v) else v) for k, v in settings.items()}
     inputs["params"] = settings["params"].as_dict()
     inputs["options"] = settings["options"].as_dict()
+    if settings.get("galaxies") is not None:  # a --sample run: its files, not the Galaxy objects
+        inputs["galaxies"] = joint_survey.sample_descriptor(args.sample)
     dask = {"scheduler": args.scheduler, "n_workers": args.workers, "progress": args.progress}
     if args.no_write:
         key = stages.stage_key("survey", inputs, MODULES, DATA_FILES)
@@ -130,7 +185,10 @@ def run(args):
         raise InputError(f"unknown model(s) {unknown}; valid: {list(SURVEY_MODELS)}")
     if args.k_folds < 0 or args.k_folds == 1:
         raise InputError(f"--k-folds {args.k_folds}: use 0 (no cross-validation) or at least 2")
+    sample_dir, galaxies = load_sample_arg(args.sample) if args.sample is not None else (None, None)
     datafiles.record_mirror()
+    if sample_dir is not None:
+        _use_sample_results(sample_dir)
     settings = dict(
         params=params,
         options=options,
@@ -141,9 +199,16 @@ def run(args):
         seed=args.seed,
         variants=not args.no_variants,
     )
+    if sample_dir is not None:
+        settings |= {"galaxies": galaxies, "sample_name": sample_dir.resolve().name}
     summary, was_cached = survey_summary(args, settings)
+    if args.joint:
+        joint = joint_fit(args, options, cuts, galaxies, sample_dir)[0]
+    else:
+        joint = joint_survey.cached_stage(options, cuts, sample_dir)
     if was_cached:
-        print("cmsi survey: results/survey/ holds this survey (same inputs, data and code; --force recomputes)",
+        where = "results/survey/" if sample_dir is None else f"{survey_dir()}/"
+        print(f"cmsi survey: {where} holds this survey (same inputs, data and code; --force recomputes)",
               file=sys.stderr)  # fmt: skip
         if not args.no_write:  # up to date now (make compares its time with the library's)
             (survey_dir() / "summary.json").touch()
@@ -175,10 +240,25 @@ def run(args):
             ],
             "timings_s": summary["timings_s"],
         }
+        if joint is not None:
+            out["joint_fit"] = joint_survey.json_entry(joint)
         print_json(out)
         return 0
     _print_summary(summary)
+    if joint is not None:
+        sys.stdout.write(f"joint fit: {joint_survey.verdict(joint)}\n")
     return 0
+
+
+def _use_sample_results(sample_dir: Path) -> None:
+    """Point this process (and the Dask workers it starts) at results/samples/<name>/, keeping the data
+    mirror found so far (it may be recorded only in the book's results/config.json)."""
+    mirror = datafiles.mirror_dir()
+    if mirror is not None and paths.mirror_dir() is None:
+        os.environ["CMSI_DATA_DIR"] = str(mirror)
+    out = sample_results_dir(sample_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    os.environ["CMSI_RESULTS_DIR"] = str(out)
 
 
 def _print_summary(summary: dict) -> None:
