@@ -358,9 +358,9 @@ def run_nuts(model, data: SparcData, opts: PosteriorOptions, init_values: dict |
     from dispersed starts (``init_to_uniform(opts.init_radius)``; ``init_values``: start every chain there
     instead). Chains run in parallel when there are as many host devices as chains, else in sequence.
 
-    Returns {"samples": site -> array (chains, samples[, ...]) (the nuisance sites dropped unless small),
-    "diverging": (chains, samples) bool, "num_steps": (chains, samples) leapfrog steps, "seconds",
-    "chain_method", "first_draws": site -> (chains,) the first kept draw of each global}."""
+    Returns {"samples": site -> array (chains, samples[, ...]), "diverging": (chains, samples) bool,
+    "num_steps": (chains, samples) leapfrog steps, "seconds" (wall time of the sampling, compilation
+    included), "chain_method"}."""
     init = init_to_value(values=init_values) if init_values else init_to_uniform(radius=opts.init_radius)
     kernel = NUTS(model, target_accept_prob=opts.target_accept, max_tree_depth=opts.max_tree_depth,
                   init_strategy=init, dense_mass=[tuple(dense)] if dense else False)  # fmt: skip
@@ -369,6 +369,7 @@ def run_nuts(model, data: SparcData, opts: PosteriorOptions, init_values: dict |
                 chain_method=method, progress_bar=False)  # fmt: skip
     t0 = time.perf_counter()
     mcmc.run(jax.random.PRNGKey(opts.seed), data, extra_fields=("diverging", "num_steps"), **model_kw)
+    jax.block_until_ready(mcmc.get_samples(group_by_chain=True))  # run() returns before the chains finish
     seconds = time.perf_counter() - t0
     s = mcmc.get_samples(group_by_chain=True)
     extra = mcmc.get_extra_fields(group_by_chain=True)
