@@ -395,6 +395,31 @@ def _fmt(x: float) -> str:
     return f"{x:,.0f}" if abs(x) >= 100 else f"{x:.3g}"
 
 
+def _robustness_clause(rob: dict, floors, d_obj: float, d_chi2: float) -> str:
+    """Which robustness variants (corner fits) change the sign of the objective or data chi^2 difference."""
+    rows = rob["floors"][1:] + rob["loo"]
+    if not rows:
+        return ""
+
+    def lab(r):
+        return f"an error floor of {r['floor_kms']:g} km/s" if "floor_kms" in r else f"{r['left_out']} left out"
+
+    tried = (f"variants tried, as corner fits: error floors of {', '.join(f'{x:g}' for x in floors)} km/s and each "
+             f"of the {len(rob['loo'])} highest-S/N galaxies left out")  # fmt: skip
+    obj = [r for r in rows if (r["d_objective"] < -SAME) != (d_obj < -SAME)]
+    chi = [r for r in rows if (r["d_chi2"] > 0) != (d_chi2 > 0)]
+    if not obj and not chi:
+        return f"; both signs hold in every robustness variant ({tried})"
+    parts = []
+    if obj:
+        parts.append("the objective difference changes sign with " + ", ".join(
+            f"{lab(r)} ({r['d_objective']:+,.0f})" for r in obj))  # fmt: skip
+    if chi:
+        parts.append("the data chi^2 difference changes sign with " + ", ".join(
+            f"{lab(r)} ({r['d_chi2']:+,.0f})" for r in chi))  # fmt: skip
+    return "; " + " and ".join(parts) + f" ({tried})"
+
+
 def verdict(result: dict) -> str:
     """One sentence, computed from the stage's result, stating CMSI's best joint fit against Newton on
     identical points and the conditions it holds under (nuisance free under Li et al.'s priors, no box;
@@ -416,12 +441,7 @@ def verdict(result: dict) -> str:
                 f"against Newton on the identical points")  # fmt: skip
     at = [a for a in g["at_bound"] + g["in_limit"] if ":" not in a]
     where = f", with {', '.join(at)} on a bound or in a limit" if at else ""
-    rob = result["robustness"]
-    rows = rob["floors"][1:] + rob["loo"]
-    same = all((r["d_objective"] < 0) == (d_obj < 0) and (r["d_chi2"] > 0) == (d_chi2 > 0) for r in rows)
-    tail = (f"; the signs of both differences {'hold' if same else 'do not all hold'} with an error floor of "
-            f"{', '.join(f'{x:g}' for x in s['floors_kms'])} km/s and with each of the {len(rob['loo'])} highest-S/N "
-            f"galaxies left out (corner fits)") if rows else ""  # fmt: skip
+    tail = _robustness_clause(result["robustness"], s["floors_kms"], d_obj, d_chi2)
     fixed = result.get("galaxies_fixed_nuisance")
     fx = ""
     if fixed:
