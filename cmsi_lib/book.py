@@ -45,6 +45,7 @@ CHAPTER_RESULTS: dict[str, tuple[str, ...]] = {
     "chapters/clusters.md": ("survey/global_fit.json",),
     "chapters/sparc/survey.md": _SURVEY,
     "chapters/sparc/comparison.md": _SURVEY,
+    "chapters/sparc/joint_fit.md": _SURVEY,
     "chapters/sparc/atlas.md": ("CURRENT", "runs/{run}/atlas.csv", "runs/{run}/run.json"),
 }
 
