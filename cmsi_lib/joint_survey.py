@@ -70,6 +70,9 @@ __all__ = [
     "json_entry",
     "verdict",
     "survey_box_counts",
+    "EPS_OFF",
+    "zero_sigma_points",
+    "eps_continuity",
 ]
 
 #: the stage's name (results/stages/joint_fit/)
@@ -95,6 +98,9 @@ STARTS_NOTE = ("seed (Params()) and the corner F = 1 + A (v_c/c)^2 (log10_A alon
                "the Milky Way's MAP (benchmarks/jointfit.md: all 7 starts of its multi-start agree)")  # fmt: skip
 #: gradient [chi^2 per dex] below which the objective counts as flat along log10 ell0
 FLAT = 1e-3
+#: eps of the continuity check (``eps_continuity``): the corner refitted just off eps = 0, where
+#: (Sigma/Sigma_ref)^eps = 0 at Sigma = 0 (``kernel.source_density_term``) but ~1 at every Sigma > 0
+EPS_OFF = 1e-6
 
 
 # --------------------------------------------------------------------------- blocks
@@ -233,6 +239,7 @@ def _galaxy_fits(sample, options) -> tuple[dict, dict]:
     newton = _newton(blocks, options, [cmsi, corner])
     pulls = {"cmsi": _pull_counts(cmsi, blocks), "newton": _pull_counts(newton, blocks)}
     out = {"galaxies": _record(cmsi, newton, {"starts": info, "pulls": pulls})}
+    out["eps_continuity"] = eps_continuity(sample, blocks, newton, options, corner.globals["log10_A"])
     fixed_blocks = jf.sparc_blocks(sample, options, "none")
     newton_f = jf.joint_map(fixed_blocks, model="newton", options=options)
     cmsi_f, info_f = best_cmsi(fixed_blocks, newton_f, options)
@@ -267,6 +274,51 @@ def _corner_row(label: str, blocks, newton, options, log10_A: float, **extra) ->
             "d_objective": c.objective - n.objective, "d_chi2": c.chi2 - n.chi2, "log10_A": c.globals["log10_A"],
             "corner_holds": chk["holds"], "corner_gradient": chk["gradient"],
             "seconds": time.perf_counter() - t0}  # fmt: skip
+
+
+def zero_sigma_points(blocks) -> dict:
+    """Where CMSI's Sigma [Msun/pc^2] is 0 (SPARC's SBdisk = SBbul = 0 beyond the photometry): the number
+    of points and galaxies, and in how many of those galaxies every such point lies beyond the last
+    radius with Sigma > 0 (the outer curve)."""
+    n, gal, outer = 0, 0, 0
+    for b in blocks:
+        zero = (b.S0 + b.Sd + b.Sb) <= 0
+        if zero.any():
+            n, gal = n + int(zero.sum()), gal + 1
+            r_last = b.R[~zero].max() if (~zero).any() else -np.inf
+            outer += bool(np.all(b.R[zero] > r_last))
+    return {"n_points": n, "n_galaxies": gal, "n_galaxies_outer_only": outer}
+
+
+def eps_continuity(sample, blocks, newton: jf.JointFit, options: SparcOptions, log10_A: float) -> dict:
+    """Is the corner's gain continuous in eps at eps = 0? At eps = 0 F - 1 = A (v_c/c)^2 at every point;
+    at any eps > 0 the factor (Sigma/Sigma_ref)^eps is ~1 where Sigma > 0 but 0 where Sigma = 0, so those
+    points fall back to Newton. The corner refitted at eps = ``EPS_OFF`` (log10_A from every value of
+    ``CORNER_LADDER`` and from ``log10_A``, nuisance free), with ``options``' Sigma and, when that is
+    "stellar", with "stellar+gas" (an exponential gas disk: Sigma > 0 at every radius; skipped where a
+    galaxy of ``sample`` lacks the disk scale length it needs). ``blocks``: ``sample``'s under ``options``.
+    Returns the
+    zero-Sigma counts (``zero_sigma_points``) and per Sigma definition the best refit's objective, data
+    chi^2, log10_A and their differences from Newton's joint MAP on the identical points."""
+    t0 = time.perf_counter()
+    off = dataclasses.replace(CORNER, eps=EPS_OFF)
+    out = {"eps_off": EPS_OFF, "zero_sigma": zero_sigma_points(blocks), "fits": {}}
+    defs = [options.sigma_definition] + (["stellar+gas"] if options.sigma_definition == "stellar" else [])
+    for d in defs:
+        o = dataclasses.replace(options, sigma_definition=d)
+        bl = blocks if d == options.sigma_definition else jf.sparc_blocks(sample, o, "full")
+        if not all(np.all(np.isfinite(b.S0)) for b in bl):
+            out["fits"][d] = None  # e.g. a Rotmod sample without R_disk: no gas disk
+            continue
+        ladder = (*CORNER_LADDER, float(log10_A)) if d == options.sigma_definition else (float(log10_A),)
+        fits = [jf.joint_map(bl, free=("log10_A",), start=dataclasses.replace(off, chi0=10.0**a), fixed=off,
+                             options=o, nuisance_starts=[newton], laplace=False) for a in ladder]  # fmt: skip
+        f = min(fits, key=lambda x: x.objective)
+        out["fits"][d] = {"objective": f.objective, "chi2": f.chi2, "log10_A": f.globals["log10_A"],
+                          "d_objective": f.objective - newton.objective, "d_chi2": f.chi2 - newton.chi2,
+                          "zero_sigma": zero_sigma_points(bl)}  # fmt: skip
+    out["seconds"] = time.perf_counter() - t0
+    return out
 
 
 def _robustness(fits: dict, options, floors, n_loo: int) -> dict:
@@ -443,11 +495,33 @@ def verdict(result: dict) -> str:
     where = f", with {', '.join(at)} on a bound or in a limit" if at else ""
     tail = _robustness_clause(result["robustness"], s["floors_kms"], d_obj, d_chi2)
     fixed = result.get("galaxies_fixed_nuisance")
+    ec = _continuity_clause(result.get("eps_continuity"), s["options"]["sigma_definition"], d_obj)
     fx = ""
     if fixed:
         pct = 100 * fixed["d_objective"] / fixed["newton"]["objective"]
         fx = f"; with the nuisance fixed at the table's values, CMSI changes chi^2 by {pct:+.1f}%"
-    return f"{cond}, {what}{where}{tail}{fx}."
+    return f"{cond}, {what}{where}{ec}{tail}{fx}."
+
+
+def _continuity_clause(ec: dict | None, sigma_definition: str, d_obj: float) -> str:
+    """What the eps -> 0+ refit (``eps_continuity``) says about a gain at the corner."""
+    if not ec or d_obj > -SAME or ec["fits"].get(sigma_definition) is None:
+        return ""
+    z, f = ec["zero_sigma"], ec["fits"][sigma_definition]
+    if not z["n_points"]:
+        return ""
+    moved = "none of it remains" if f["d_objective"] > -SAME else f"{_fmt(-f['d_objective'])} of it remains"
+    text = (
+        f"; the gain needs eps = 0 exactly: at eps = {ec['eps_off']:g} the {z['n_points']} points of "
+        f"{z['n_galaxies']} galaxies where Sigma ({sigma_definition}) is 0 lose their boost, and {moved}"
+    )
+    gas = ec["fits"].get("stellar+gas") if sigma_definition != "stellar+gas" else None
+    if gas is not None:
+        text += (
+            " (with Sigma including a gas disk, positive at every radius, the objective difference there is "
+            f"{_fmt(gas['d_objective'])})"
+        )
+    return text
 
 
 def survey_box_counts(fits_table, models=("newton", "cmsi", "cmsi_global", "rar")) -> dict[str, dict]:

@@ -158,6 +158,33 @@ def test_cmsi_is_never_worse_than_its_corner_or_newton_limit(small):
     assert small["robustness"]["floors"][0]["cmsi_objective"] >= g["objective"] - 1e-6 * g["objective"]
 
 
+def test_zero_sigma_points_counted_by_hand():
+    """Three toy curves: Sigma = 0 at the two outer radii of one, at an inner radius of another, nowhere
+    in the third: 3 points in 2 galaxies, only the first of which has them all beyond its last Sigma > 0."""
+    outer = jointfit.curve_block("outer", [1.0, 2.0, 4.0], [50.0] * 3, [3.0] * 3, [40.0] * 3, [100.0, 0.0, 0.0],
+                                 [10.0] * 3)  # fmt: skip
+    inner = jointfit.curve_block("inner", [1.0, 2.0, 4.0], [50.0] * 3, [3.0] * 3, [40.0] * 3, [0.0, 5.0, 1.0],
+                                 [10.0] * 3)  # fmt: skip
+    assert js.zero_sigma_points([outer, inner, _block()]) == {"n_points": 3, "n_galaxies": 2,
+                                                               "n_galaxies_outer_only": 1}  # fmt: skip
+
+
+@pytest.mark.slow
+def test_eps_continuity_refits_contain_newton_and_count_zero_sigma(small):
+    """The refits just off eps = 0 contain Newton (A -> 0), so none is worse than Newton's joint MAP; the
+    zero-Sigma count is that of the blocks, and the stellar+gas Sigma (a gas disk) is positive everywhere."""
+    ec = small["eps_continuity"]
+    blocks = jointfit.sparc_blocks(_sample(TWO))
+    n_zero = int(sum(np.sum(b.S0 + b.Sd + b.Sb <= 0) for b in blocks))
+    assert ec["zero_sigma"]["n_points"] == n_zero and ec["eps_off"] == js.EPS_OFF
+    assert set(ec["fits"]) == {"stellar", "stellar+gas"}
+    newton = small["galaxies"]["newton"]["objective"]
+    for f in ec["fits"].values():
+        assert f["d_objective"] <= 1e-6 * newton
+        assert f["d_objective"] == pytest.approx(f["objective"] - newton, abs=1e-9)
+    assert ec["fits"]["stellar+gas"]["zero_sigma"]["n_points"] == 0
+
+
 # --------------------------------------------------------------------------- cmsi survey --sample
 def _cli(capsys, *argv):
     from cmsi_lib.cli import main
