@@ -30,8 +30,16 @@ The RAR with a free acceleration scale, log10 g_dagger [log10 m/s^2] uniform on 
 same data, nuisance priors and sampler with g_obs = g_bar / (1 - exp(-sqrt(g_bar/g_dagger)))
 (``rar.rar_g_obs``; g_obs = g_bar where g_bar <= 0).
 
-NUTS settings (``PosteriorOptions``): chains from dispersed starts (``init_to_uniform``: each unconstrained
-coordinate uniform in (-radius, radius), i.e. the globals spread over their boxes), a diagonal mass
+Three posteriors (``RUNS``): "cmsi" with the options' Sigma (default stellar) from dispersed starts;
+"cmsi_gas", the same with Sigma including an exponential gas disk ("stellar+gas", positive at every
+radius), its chains started at the corner MAP F = 1 + A (v_c/c)^2 (``corner_start``); "rar". Why the
+second: with stellar Sigma, Sigma = 0 beyond the starlight, (Sigma/Sigma_ref)^eps vanishes there for
+every eps > 0, and the corner's gain exists only at eps = 0 exactly, a set a continuous prior gives no
+weight (``joint_survey.eps_continuity``); with the gas disk the corner is continuous in eps, and a
+chain started there shows the posterior of that mode.
+
+NUTS settings (``PosteriorOptions``): "cmsi" and "rar" chains from dispersed starts (``init_to_uniform``:
+each unconstrained coordinate uniform in (-radius, radius), i.e. the globals spread over their boxes), a diagonal mass
 matrix, warmup and samples per chain; chains run in parallel on the host devices when there are enough
 (``XLA_FLAGS=--xla_force_host_platform_device_count``, set here before jax is first imported), else in
 sequence. Diagnostics by arviz: split R-hat (rank-normalised), bulk and tail effective sample sizes,
@@ -48,10 +56,11 @@ import time
 
 import numpy as np
 
-from . import jointfit, sparc, stages
+from . import joint_survey, jointfit, sparc, stages
 from .errors import InputError
 from .fitting import UPS_BUL_PRIOR, UPS_DISK_PRIOR
 from .options import SparcOptions
+from .params import Params
 from .units import ACCEL_SI_PER_KMS2_KPC, C_KMS
 
 #: host devices requested from XLA when this module imports jax first: one per chain of the default
@@ -66,8 +75,9 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpyro  # noqa: E402
 import numpyro.distributions as dist  # noqa: E402
+from jax.flatten_util import ravel_pytree  # noqa: E402
 from numpyro.infer import MCMC, NUTS, init_to_uniform, init_to_value  # noqa: E402
-from numpyro.infer.util import log_density  # noqa: E402
+from numpyro.infer.util import initialize_model, log_density  # noqa: E402
 
 jax.config.update("jax_enable_x64", True)  # F - 1 spans ~1e-10..10: float32 keeps too few digits
 
@@ -85,6 +95,10 @@ __all__ = [
     "log_joint",
     "objective_constant",
     "run_nuts",
+    "RUNS",
+    "nuisance_z",
+    "corner_start",
+    "laplace_inverse_mass",
     "summary",
     "samples_table",
     "MODULES",
@@ -102,6 +116,13 @@ CMSI_PRIORS = {"log10_A": (-15.0, 15.0), "gamma_alpha": (0.0, 6.0), "log10_ell0"
 #: uniform prior of log10 g_dagger [log10 m/s^2] (the bounds of ``models.RAR``: 1e-12..1e-8 m/s^2)
 RAR_PRIOR = (-12.0, -8.0)
 _NUISANCE_SITES = ("z_ups_disk", "z_ups_bul", "z_D", "z_inc")
+#: the posteriors of the stage (module docstring)
+RUNS = ("cmsi", "cmsi_gas", "rar")
+#: the Sigma definition of the "cmsi_gas" run (``sparc.SIGMA_DEFINITIONS``)
+GAS_SIGMA = "stellar+gas"
+#: where a corner start puts gamma_alpha and eps: this fraction of their box above its low edge (the
+#: corner has them on it, where the sampler's unconstrained coordinate is -infinity)
+EDGE_START = 1e-4
 _EDGE = 0.01  # a sample within this fraction of the box width of an edge counts as "at the edge"
 
 
@@ -352,18 +373,80 @@ def objective_constant(data: SparcData, priors: dict | None = None) -> float:
     return c - sum(math.log(hi - lo) for lo, hi in priors.values())
 
 
+def nuisance_z(data: SparcData, fit: jointfit.JointFit, blocks) -> dict:
+    """The standardised nuisance coordinates (site -> array, as ``cmsi_model`` samples them) of the joint
+    MAP ``fit`` on ``blocks`` (the blocks ``data`` was made from): its prior pseudo-residuals."""
+    fixed = joint_survey.params_of(fit.globals) if fit.globals else Params()
+    prob = jointfit.JointProblem(blocks, free=fit.free, fixed=fixed, model=fit.model, vc_mode=fit.vc_mode)
+    r = prob.prior_residuals(fit.x)
+    return {site: jnp.asarray(r[prob.col[p][np.asarray(data.free[p], int)] - prob.n_global])
+            for site, p in zip(_NUISANCE_SITES, jointfit.NUISANCE_NAMES, strict=True)}  # fmt: skip
+
+
+def corner_start(blocks, data: SparcData, options: SparcOptions, priors: dict, newton=None):
+    """Initial values (site -> value) at the corner MAP of ``blocks`` (``joint_survey.corner_fit``: log10_A
+    and every nuisance parameter, F = 1 + A (v_c/c)^2): gamma_alpha and eps ``EDGE_START`` of their box
+    above its low edge, log10 ell0 the corner's, clipped 1 % of the box inside. Returns (values, corner fit)."""
+    newton = jointfit.joint_map(blocks, model="newton", laplace=False) if newton is None else newton
+    c = joint_survey.corner_fit(blocks, newton, options)
+    lo, hi = priors["log10_ell0"]
+    values = {k: priors[k][0] + EDGE_START * (priors[k][1] - priors[k][0]) for k in ("gamma_alpha", "eps")}
+    values["log10_A"] = c.globals["log10_A"]
+    values["log10_ell0"] = min(max(math.log10(c.globals["ell0"]), lo + _EDGE * (hi - lo)), hi - _EDGE * (hi - lo))
+    return values | nuisance_z(data, c, blocks), c
+
+
+#: the globals a Laplace mass matrix leaves out of the Hessian (unit curvature, uncorrelated): a corner
+#: start has gamma_alpha and eps next to their low edge and ell0 where the data do not constrain it, so
+#: the curvature there says nothing about the width the chains need
+DECOUPLED = ("gamma_alpha", "eps", "log10_ell0")
+#: eigenvalues of the Hessian below this (in magnitude) are raised to it before inverting
+CURVATURE_FLOOR = 1e-2
+
+
+def laplace_inverse_mass(model, data: SparcData, values: dict, decoupled=DECOUPLED, **model_kw) -> np.ndarray:
+    """A dense inverse mass matrix for NUTS from the Hessian H of the potential (-ln p) at ``values``
+    (site -> constrained value) in NumPyro's unconstrained coordinates, flattened in its order (sites
+    sorted by name): the rows and columns of ``decoupled`` replaced by a unit diagonal, eigenvalues
+    mirrored (|lambda|) and raised to ``CURVATURE_FLOOR``, then inverted. Near a mode this is the
+    Laplace covariance, which removes the nuisance parameters' correlations (with each other in a
+    galaxy and with log10_A) that a diagonal mass matrix leaves."""
+    info = initialize_model(jax.random.PRNGKey(0), model, model_args=(data,), model_kwargs=model_kw,
+                            init_strategy=init_to_value(values=values))  # fmt: skip
+    flat, unravel = ravel_pytree(info.param_info.z)
+    H = np.array(jax.hessian(lambda v: info.potential_fn(unravel(v)))(flat))
+    start = 0
+    for name in sorted(info.param_info.z):  # ravel_pytree's order
+        size = int(np.size(info.param_info.z[name]))
+        if name in decoupled:
+            H[start : start + size, :] = H[:, start : start + size] = 0.0
+            H[start : start + size, start : start + size] = np.eye(size)
+        start += size
+    lam, V = np.linalg.eigh(0.5 * (H + H.T))
+    return (V / np.maximum(np.abs(lam), CURVATURE_FLOOR)) @ V.T
+
+
 # --------------------------------------------------------------------------- sampling
-def run_nuts(model, data: SparcData, opts: PosteriorOptions, init_values: dict | None = None, dense=(), **model_kw):
+def run_nuts(model, data: SparcData, opts: PosteriorOptions, init_values: dict | None = None, dense=(),
+             inverse_mass=None, **model_kw):  # fmt: skip
     """Sample ``model`` with NUTS: ``opts.chains`` chains of ``opts.warmup`` + ``opts.samples`` iterations,
     from dispersed starts (``init_to_uniform(opts.init_radius)``; ``init_values``: start every chain there
-    instead). Chains run in parallel when there are as many host devices as chains, else in sequence.
+    instead). Mass matrix: diagonal and adapted; ``dense``: sites given one adapted dense block;
+    ``inverse_mass``: a fixed dense inverse mass matrix over every unconstrained coordinate
+    (``laplace_inverse_mass``), not adapted (only the step size is). Chains run in parallel when there
+    are as many host devices as chains, else in sequence.
 
     Returns {"samples": site -> array (chains, samples[, ...]), "diverging": (chains, samples) bool,
     "num_steps": (chains, samples) leapfrog steps, "seconds" (wall time of the sampling, compilation
     included), "chain_method"}."""
     init = init_to_value(values=init_values) if init_values else init_to_uniform(radius=opts.init_radius)
-    kernel = NUTS(model, target_accept_prob=opts.target_accept, max_tree_depth=opts.max_tree_depth,
-                  init_strategy=init, dense_mass=[tuple(dense)] if dense else False)  # fmt: skip
+    if inverse_mass is not None:
+        kernel = NUTS(model, target_accept_prob=opts.target_accept, max_tree_depth=opts.max_tree_depth,
+                      init_strategy=init, dense_mass=True, inverse_mass_matrix=jnp.asarray(inverse_mass),
+                      adapt_mass_matrix=False)  # fmt: skip
+    else:
+        kernel = NUTS(model, target_accept_prob=opts.target_accept, max_tree_depth=opts.max_tree_depth,
+                      init_strategy=init, dense_mass=[tuple(dense)] if dense else False)  # fmt: skip
     method = "parallel" if jax.local_device_count() >= opts.chains else "sequential"
     mcmc = MCMC(kernel, num_warmup=opts.warmup, num_samples=opts.samples, num_chains=opts.chains,
                 chain_method=method, progress_bar=False)  # fmt: skip
@@ -416,7 +499,8 @@ def summary(run: dict, boxes: dict) -> dict:
     result: per parameter the pooled 16/50/84 percentiles, each chain's median, split R-hat
     (rank-normalised) and bulk/tail ESS (arviz), and the fractions of draws within 1 % of the box width
     of the low and high edges; overall n_divergent, n_samples, chains, seconds, the mean number of
-    leapfrog steps and the fraction of iterations that hit the maximal tree depth."""
+    leapfrog steps and the fraction of iterations that hit the maximal tree depth; all_parameters: the
+    largest R-hat and smallest bulk ESS over every sampled coordinate (globals and nuisance)."""
     import arviz as az  # heavy (xarray); only the diagnostics need it
 
     post = {k: run["samples"][k] for k in boxes}
@@ -437,8 +521,15 @@ def summary(run: dict, boxes: dict) -> dict:
             "frac_at_high_edge": float(np.mean(x >= hi - w)),
         }
     steps = run["num_steps"]
+    every = az.from_dict(posterior=run["samples"])  # the globals and every nuisance coordinate
+    rh, es = az.rhat(every), az.ess(every, method="bulk")
     return {
         "params": params,
+        "all_parameters": {
+            "n": int(sum(np.prod(v.shape[2:], dtype=int) for v in run["samples"].values())),
+            "r_hat_max": max(float(np.nanmax(rh[v].values)) for v in rh.data_vars),
+            "ess_bulk_min": min(float(np.nanmin(es[v].values)) for v in es.data_vars),
+        },  # fmt: skip
         "n_divergent": int(run["diverging"].sum()),
         "n_samples": int(steps.size),
         "chains": int(steps.shape[0]),
@@ -457,22 +548,29 @@ def samples_table(draws: dict, fit: dict, names) -> str:
     return head + "\n" + "\n".join(",".join(f"{x:.10g}" for x in r) for r in rows) + "\n"
 
 
-def _sample_model(which: str, data: SparcData, opts: PosteriorOptions) -> tuple[dict, str]:
-    """One posterior (``which``: "cmsi" or "rar"): NUTS, the summary, the thinned draws as CSV."""
-    if which == "cmsi":
+def _sample_model(which: str, data: SparcData, opts: PosteriorOptions, init_values: dict | None = None,
+                  inverse_mass=None):  # fmt: skip
+    """One posterior (``which``: "cmsi"/"cmsi_gas" (CMSI on ``data``) or "rar"): NUTS (from
+    ``init_values`` if given, else dispersed starts), the summary, the thinned draws as CSV."""
+    model = "rar" if which == "rar" else "cmsi"
+    if model == "cmsi":
         boxes = {k: opts.prior(k) for k in CMSI_PRIORS}
-        run = run_nuts(cmsi_model, data, opts, priors=boxes, n=opts.n)
+        run = run_nuts(cmsi_model, data, opts, init_values=init_values, inverse_mass=inverse_mass, priors=boxes,
+                       n=opts.n)  # fmt: skip
     else:
         boxes = {"log10_g_dagger": tuple(opts.rar_prior)}
         run = run_nuts(rar_model, data, opts, prior=tuple(opts.rar_prior))
     out = summary(run, boxes)
+    r = opts.init_radius
+    out["start"] = "the corner MAP" if init_values else f"dispersed (uniform in (-{r:g}, {r:g}), unconstrained)"
     draws = _thinned(run, opts.thin)
-    fit = _fit_quantities(data, draws, which, opts.n)
+    fit = _fit_quantities(data, draws, model, opts.n)
     per_chain = {k: v.reshape(opts.chains, -1) for k, v in fit.items()}
     out["fit"] = {k: {"p16_50_84": [float(q) for q in np.percentile(v, [16, 50, 84])],
-                      "chain_medians": [float(q) for q in np.median(per_chain[k], axis=1)]}
+                      "chain_medians": [float(q) for q in np.median(per_chain[k], axis=1)],
+                      "r_hat": _rhat(per_chain[k])}
                   for k, v in fit.items()}  # fmt: skip
-    if which == "cmsi":
+    if model == "cmsi":
         chi0 = draws["log10_A"] + draws["eps"] * math.log10(jointfit.SIGMA_REF_REPORT)
         out["derived"] = {"log10_chi0_at_sigma_ref_50": [float(q) for q in np.percentile(chi0, [16, 50, 84])]}
     else:
@@ -480,6 +578,13 @@ def _sample_model(which: str, data: SparcData, opts: PosteriorOptions) -> tuple[
         out["derived"] = {"g_dagger_1e10": [float(q) for q in np.percentile(g, [16, 50, 84])]}
     out["n_stored_draws"] = int(len(fit["chi2"]))
     return out, samples_table(draws, fit, list(boxes))
+
+
+def _rhat(x: np.ndarray) -> float:
+    """Rank-normalised split R-hat (arviz) of a derived quantity, x of shape (chains, draws)."""
+    import arviz as az  # heavy (xarray); only the diagnostics need it
+
+    return float(az.rhat(az.convert_to_dataset(x[None] if x.ndim == 1 else x))["x"])
 
 
 #: the modules the stage runs (their sources enter its key) and the data files it reads
@@ -494,7 +599,8 @@ def _stage_inputs(opts: PosteriorOptions, options: SparcOptions) -> dict:
 
 
 def _compute(opts: PosteriorOptions, options: SparcOptions):
-    """The stage's computation: data, the Newton-only joint MAP (the reference objective), both posteriors."""
+    """The stage's computation: data, the Newton-only joint MAP (the reference objective), the posteriors
+    of ``RUNS``. "cmsi_gas": Sigma = ``GAS_SIGMA``, chains started at that problem's corner MAP."""
     t0 = time.perf_counter()
     blocks = jointfit.sparc_blocks(None, options, "full")
     data = sparc_data(blocks)
@@ -504,6 +610,16 @@ def _compute(opts: PosteriorOptions, options: SparcOptions):
     tables = {}
     for which in ("cmsi", "rar"):
         result[which], tables[f"{which}_samples.csv"] = _sample_model(which, data, opts)
+    gas = dataclasses.replace(options, sigma_definition=GAS_SIGMA)
+    gas_blocks = jointfit.sparc_blocks(None, gas, "full")
+    gas_data = sparc_data(gas_blocks)
+    boxes = {k: opts.prior(k) for k in CMSI_PRIORS}
+    init, corner = corner_start(gas_blocks, gas_data, gas, boxes, newton)
+    minv = laplace_inverse_mass(cmsi_model, gas_data, init, priors=boxes, n=opts.n)
+    result["cmsi_gas"], tables["cmsi_gas_samples.csv"] = _sample_model("cmsi_gas", gas_data, opts, init, minv)
+    result["cmsi_gas"]["mass_matrix"] = f"Laplace (dense, fixed; {', '.join(DECOUPLED)} decoupled)"
+    cm = {"objective": corner.objective, "chi2": corner.chi2, "log10_A": corner.globals["log10_A"]}
+    result["cmsi_gas"]["corner_map"] = cm | {"sigma_definition": GAS_SIGMA}
     result["seconds"] = time.perf_counter() - t0
     return result, tables
 
@@ -520,13 +636,13 @@ def posterior_stage(opts: PosteriorOptions = PosteriorOptions(), options: SparcO
 
 
 def load_samples(key: str, which: str = "cmsi") -> np.ndarray:
-    """The thinned draws of the stage entry ``key`` (``which``: "cmsi" or "rar") as a numpy record array."""
-    if which not in ("cmsi", "rar"):
-        raise InputError(f"which = {which!r}: one of ('cmsi', 'rar')")
+    """The thinned draws of the stage entry ``key`` (``which``: one of ``RUNS``) as a numpy record array."""
+    if which not in RUNS:
+        raise InputError(f"which = {which!r}: one of {RUNS}")
     return np.genfromtxt(stages.table_file(STAGE, key, f"{which}_samples.csv"), delimiter=",", names=True)
 
 
 def load_posterior(opts: PosteriorOptions = PosteriorOptions(), options: SparcOptions | None = None):
-    """(result, cmsi draws, rar draws, was_cached): the stage, computed if missing (a few minutes)."""
+    """(result, {run: draws} for each of ``RUNS``, was_cached): the stage, computed if missing (minutes)."""
     res, hit, key = posterior_stage(opts, options)
-    return res, load_samples(key, "cmsi"), load_samples(key, "rar"), hit
+    return res, {w: load_samples(key, w) for w in RUNS}, hit

@@ -153,3 +153,40 @@ def test_nuts_recovers_known_parameters_of_five_fake_galaxies():
         assert lo <= v <= hi, (k, v, lo, hi)
         assert s["params"][k]["r_hat"] < 1.05, (k, s["params"][k])
     assert s["n_divergent"] <= 0.01 * s["n_samples"]
+
+
+@pytest.mark.slow
+def test_nuisance_z_of_a_joint_map_are_its_standardised_values(blocks):
+    """``nuisance_z`` of a joint MAP equals the standardised nuisance computed by hand from its physical
+    values (log10 Ups in 0.1 dex, D and Inc in their prior widths), site by site."""
+    data = P.sparc_data(blocks)
+    fit = jointfit.joint_map(blocks, model="newton", laplace=False)
+    prob = jointfit.JointProblem(blocks, free=(), model="newton")
+    z, hand = P.nuisance_z(data, fit, blocks), _values(prob, data, fit.x)
+    for site in P._NUISANCE_SITES:
+        assert np.asarray(z[site]).shape == np.asarray(hand[site]).shape
+        np.testing.assert_allclose(np.asarray(z[site]), np.asarray(hand[site]), rtol=1e-10, atol=1e-10)
+
+
+def test_laplace_inverse_mass_of_a_gaussian_is_its_covariance():
+    """For a correlated Gaussian the Laplace inverse mass is its covariance exactly; a decoupled site
+    gets unit variance and no correlation; a bounded site enters in its unconstrained (logit) coordinate."""
+    import numpyro
+    import numpyro.distributions as dist
+
+    cov = np.array([[2.0, 0.9], [0.9, 1.0]])
+
+    def toy(_data):
+        numpyro.sample("a", dist.MultivariateNormal(jnp.zeros(2), jnp.asarray(cov)))
+        numpyro.sample("b", dist.Normal(0.0, 3.0))
+
+    m = P.laplace_inverse_mass(toy, None, {"a": jnp.array([0.3, -0.2]), "b": 1.0}, decoupled=())
+    np.testing.assert_allclose(m, np.block([[cov, np.zeros((2, 1))], [np.zeros((1, 2)), 9.0]]), rtol=1e-8, atol=1e-10)
+    m = P.laplace_inverse_mass(toy, None, {"a": jnp.zeros(2), "b": 0.0}, decoupled=("a",))
+    np.testing.assert_allclose(m, np.diag([1.0, 1.0, 9.0]), rtol=1e-8, atol=1e-10)
+
+    def box(_data):  # uniform on (0, 1): -ln p in u = logit x is -ln(x (1 - x)), curvature 2 x (1 - x)
+        numpyro.sample("x", dist.Uniform(0.0, 1.0))
+
+    m = P.laplace_inverse_mass(box, None, {"x": 0.25})
+    np.testing.assert_allclose(m, [[1.0 / (2 * 0.25 * 0.75)]], rtol=1e-8)
