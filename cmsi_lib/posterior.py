@@ -32,18 +32,20 @@ same data, nuisance priors and sampler with g_obs = g_bar / (1 - exp(-sqrt(g_bar
 
 Three posteriors (``RUNS``): "cmsi" with the options' Sigma (default stellar) from dispersed starts;
 "cmsi_gas", the same with Sigma including an exponential gas disk ("stellar+gas", positive at every
-radius), its chains started at the corner MAP F = 1 + A (v_c/c)^2 (``corner_start``); "rar". Why the
+radius), its chains started at the corner MAP F = 1 + A (v_c/c)^2 (``corner_start``); "rar", its chains
+started at its MAP (``map_values``, from the published g_dagger and Newton's nuisance). Why the
 second: with stellar Sigma, Sigma = 0 beyond the starlight, (Sigma/Sigma_ref)^eps vanishes there for
 every eps > 0, and the corner's gain exists only at eps = 0 exactly, a set a continuous prior gives no
 weight (``joint_survey.eps_continuity``); with the gas disk the corner is continuous in eps, and a
 chain started there shows the posterior of that mode.
 
-NUTS settings (``PosteriorOptions``): "cmsi" and "rar" chains from dispersed starts (``init_to_uniform``:
-each unconstrained coordinate uniform in (-radius, radius), i.e. the globals spread over their boxes), a diagonal mass
-matrix, warmup and samples per chain; chains run in parallel on the host devices when there are enough
-(``XLA_FLAGS=--xla_force_host_platform_device_count``, set here before jax is first imported), else in
-sequence. Diagnostics by arviz: split R-hat (rank-normalised), bulk and tail effective sample sizes,
-and NUTS' divergent transitions. Units: R kpc, speeds km/s, Sigma Msun/pc^2, D Mpc, Inc deg.
+NUTS settings (``PosteriorOptions``): "cmsi" chains from dispersed starts (``init_to_uniform``: each
+unconstrained coordinate uniform in (-radius, radius), i.e. the globals spread over their boxes) with an
+adapted diagonal mass matrix; "cmsi_gas" and "rar" with a fixed dense Laplace one
+(``laplace_inverse_mass``); warmup and samples per chain; chains run in parallel on the host devices
+when there are enough (``XLA_FLAGS=--xla_force_host_platform_device_count``, set here before jax is
+first imported), else in sequence. Diagnostics by arviz: split R-hat (rank-normalised), bulk and tail
+effective sample sizes, and NUTS' divergent transitions. Units: R kpc, speeds km/s, Sigma Msun/pc^2, D Mpc, Inc deg.
 """
 
 from __future__ import annotations
@@ -56,7 +58,7 @@ import time
 
 import numpy as np
 
-from . import joint_survey, jointfit, sparc, stages
+from . import joint_survey, jointfit, rar, sparc, stages
 from .errors import InputError
 from .fitting import UPS_BUL_PRIOR, UPS_DISK_PRIOR
 from .options import SparcOptions
@@ -77,7 +79,7 @@ import numpyro  # noqa: E402
 import numpyro.distributions as dist  # noqa: E402
 from jax.flatten_util import ravel_pytree  # noqa: E402
 from numpyro.infer import MCMC, NUTS, init_to_uniform, init_to_value  # noqa: E402
-from numpyro.infer.util import initialize_model, log_density  # noqa: E402
+from numpyro.infer.util import constrain_fn, initialize_model, log_density  # noqa: E402
 
 jax.config.update("jax_enable_x64", True)  # F - 1 spans ~1e-10..10: float32 keeps too few digits
 
@@ -99,6 +101,7 @@ __all__ = [
     "nuisance_z",
     "corner_start",
     "laplace_inverse_mass",
+    "map_values",
     "summary",
     "samples_table",
     "MODULES",
@@ -426,6 +429,24 @@ def laplace_inverse_mass(model, data: SparcData, values: dict, decoupled=DECOUPL
     return (V / np.maximum(np.abs(lam), CURVATURE_FLOOR)) @ V.T
 
 
+def map_values(model, data: SparcData, start: dict, **model_kw) -> dict:
+    """The maximum of ln p (site -> constrained value) reached from ``start`` by L-BFGS (scipy) on
+    NumPyro's unconstrained coordinates, with JAX's exact gradient. A local optimum: the start matters."""
+    from scipy.optimize import minimize  # only here: one optimisation per corner-free start
+
+    info = initialize_model(jax.random.PRNGKey(0), model, model_args=(data,), model_kwargs=model_kw,
+                            init_strategy=init_to_value(values=start))  # fmt: skip
+    flat, unravel = ravel_pytree(info.param_info.z)
+    vg = jax.jit(jax.value_and_grad(lambda v: info.potential_fn(unravel(v))))
+
+    def fun(v):
+        f, g = vg(jnp.asarray(v))
+        return float(f), np.asarray(g, float)
+
+    opt = minimize(fun, np.asarray(flat, float), jac=True, method="L-BFGS-B", options={"maxiter": 5000})
+    return constrain_fn(model, (data,), model_kw, unravel(jnp.asarray(opt.x)))
+
+
 # --------------------------------------------------------------------------- sampling
 def run_nuts(model, data: SparcData, opts: PosteriorOptions, init_values: dict | None = None, dense=(),
              inverse_mass=None, **model_kw):  # fmt: skip
@@ -559,10 +580,12 @@ def _sample_model(which: str, data: SparcData, opts: PosteriorOptions, init_valu
                        n=opts.n)  # fmt: skip
     else:
         boxes = {"log10_g_dagger": tuple(opts.rar_prior)}
-        run = run_nuts(rar_model, data, opts, prior=tuple(opts.rar_prior))
+        run = run_nuts(rar_model, data, opts, init_values=init_values, inverse_mass=inverse_mass,
+                       prior=tuple(opts.rar_prior))  # fmt: skip
     out = summary(run, boxes)
     r = opts.init_radius
-    out["start"] = "the corner MAP" if init_values else f"dispersed (uniform in (-{r:g}, {r:g}), unconstrained)"
+    where = "the corner MAP" if model == "cmsi" else "the MAP"
+    out["start"] = where if init_values else f"dispersed (uniform in (-{r:g}, {r:g}), unconstrained)"
     draws = _thinned(run, opts.thin)
     fit = _fit_quantities(data, draws, model, opts.n)
     per_chain = {k: v.reshape(opts.chains, -1) for k, v in fit.items()}
@@ -608,8 +631,14 @@ def _compute(opts: PosteriorOptions, options: SparcOptions):
     result = {"n_galaxies": data.n_galaxies, "n_points": data.n_points, "n_nuisance": data.n_nuisance,
               "newton_objective": newton.objective, "newton_chi2": newton.chi2, "options": opts.as_dict()}  # fmt: skip
     tables = {}
-    for which in ("cmsi", "rar"):
-        result[which], tables[f"{which}_samples.csv"] = _sample_model(which, data, opts)
+    result["cmsi"], tables["cmsi_samples.csv"] = _sample_model("cmsi", data, opts)
+    lo, hi = opts.rar_prior  # the RAR from its MAP, reached from the published g_dagger and Newton's nuisance
+    g0 = min(max(math.log10(rar.G_DAGGER_SI), lo + _EDGE * (hi - lo)), hi - _EDGE * (hi - lo))
+    start = map_values(rar_model, data, {"log10_g_dagger": g0} | nuisance_z(data, newton, blocks), prior=(lo, hi))
+    minv = laplace_inverse_mass(rar_model, data, start, decoupled=(), prior=(lo, hi))
+    result["rar"], tables["rar_samples.csv"] = _sample_model("rar", data, opts, start, minv)
+    result["rar"]["mass_matrix"] = "Laplace (dense, fixed)"
+    result["rar"]["map_log10_g_dagger"] = float(start["log10_g_dagger"])
     gas = dataclasses.replace(options, sigma_definition=GAS_SIGMA)
     gas_blocks = jointfit.sparc_blocks(None, gas, "full")
     gas_data = sparc_data(gas_blocks)
