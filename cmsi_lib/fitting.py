@@ -39,6 +39,7 @@ __all__ = [
     "UPS_BUL_PRIOR",
     "NUISANCE_MODES",
     "ACCEPTABLE_P_VALUE",
+    "GRID_STARTS",
     "FitResult",
     "fit_galaxy",
     "fit_sample",
@@ -56,6 +57,11 @@ NUISANCE_BOUND_SIGMAS = 5.0
 NUISANCE_MODES = ("full", "ups", "none")
 #: a fit is "acceptable" when its chi^2 p-value (dof = N - k_model) is at least this
 ACCEPTABLE_P_VALUE = 0.01
+#: extra starting values (physical units) of a model parameter, tried besides ``Model.initial``; the
+#: fit keeps the lowest objective. chi0's objective has several minima over its 13 dex (a Newtonian
+#: plateau where F - 1 is negligible, a dip near the seed's value, the deepest often at 1e10-1e12),
+#: so one start can stop in the wrong one: one start every 3 dex.
+GRID_STARTS = {"chi0": (1e3, 1e6, 1e9, 1e12)}
 
 _PENALTY = 1e4  # residual returned where the model has no value (e.g. no self-consistent solution)
 
@@ -292,6 +298,7 @@ def fit_galaxy(
     min_dof: int = 1,
     x_scale="jac",
     max_nfev: int | None = None,
+    starts: Mapping[str, Iterable[float]] | None = None,
 ) -> FitResult:
     """Maximum-posterior fit of one galaxy with one model.
 
@@ -302,6 +309,9 @@ def fit_galaxy(
     A galaxy with fewer than k_model + min_dof points is skipped (``success`` False, with the reason);
     a failed optimisation or a model without a value (e.g. no self-consistent solution) is reported
     in ``reason``, never raised.
+    starts: extra starting values of the model's parameters (name -> values in physical units;
+    default ``GRID_STARTS``, {} for the model's own start only). Each is a separate optimisation
+    from the same nuisance start, and the lowest objective (chi2 + chi2_prior) is kept.
     """
     t0 = time.perf_counter()
     if nuisance not in NUISANCE_MODES:
@@ -328,22 +338,13 @@ def fit_galaxy(
         return res
     x = prob.x0
     if prob.names:
-        try:
-            sol = optimize.least_squares(
-                prob.residuals,
-                prob.x0,
-                bounds=(prob.lb, prob.ub),
-                method="trf",
-                x_scale=x_scale,
-                max_nfev=max_nfev or 200 * (len(prob.names) + 1),
-            )
-        except (ValueError, FloatingPointError) as exc:
-            res.reason = f"optimiser error: {exc}"
+        best, error, res.nfev = _best_of_starts(prob, GRID_STARTS if starts is None else starts, x_scale, max_nfev)
+        if best is None:
+            res.reason = f"optimiser error: {error}"
             return res
-        x = sol.x
-        res.nfev = int(sol.nfev)
-        if sol.status <= 0:
-            res.reason = f"did not converge: {sol.message}"
+        x = best.x
+        if best.status <= 0:
+            res.reason = f"did not converge: {best.message}"
     d = prob.unpack(x)
     try:
         r = prob.data_residuals(d)
@@ -376,6 +377,47 @@ def fit_galaxy(
     res.success = not res.reason
     res.seconds = time.perf_counter() - t0
     return res
+
+
+def _best_of_starts(prob: _Problem, starts, x_scale, max_nfev):
+    """``least_squares`` from each of ``_start_points(prob, starts)``: (the best solution, or None if
+    every start raised; the first exception; the total number of function evaluations). A converged
+    optimum beats one that did not converge; among those, the lower objective wins."""
+    best, error, nfev = None, None, 0
+    for x_start in _start_points(prob, starts):
+        try:
+            sol = optimize.least_squares(
+                prob.residuals,
+                x_start,
+                bounds=(prob.lb, prob.ub),
+                method="trf",
+                x_scale=x_scale,
+                max_nfev=max_nfev or 200 * (len(prob.names) + 1),
+            )
+        except (ValueError, FloatingPointError) as exc:
+            error = error or exc
+            continue
+        nfev += int(sol.nfev)
+        if best is None or (sol.status > 0, -sol.cost) > (best.status > 0, -best.cost):
+            best = sol
+    return best, error, nfev
+
+
+def _start_points(prob: _Problem, starts: Mapping[str, Iterable[float]]) -> list[np.ndarray]:
+    """The fit's starting points in its own space: ``prob.x0`` first, then ``prob.x0`` with one
+    model parameter replaced by each value of ``starts[name]`` that lies inside its bounds."""
+    points = [prob.x0]
+    for name, values in starts.items():
+        if name not in prob.names or name not in {s.name for s in prob.model.specs}:
+            continue
+        i = prob.names.index(name)
+        for v in values:
+            xi = math.log10(v) if prob.logs[i] else float(v)
+            if prob.lb[i] < xi < prob.ub[i] and not math.isclose(xi, prob.x0[i]):
+                x = prob.x0.copy()
+                x[i] = xi
+                points.append(x)
+    return points
 
 
 def _model(model_name: str | Model, params: Params, options) -> Model:
