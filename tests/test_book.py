@@ -12,6 +12,7 @@ import functools
 import http.server
 import io
 import os
+import re
 import shutil
 import threading
 import urllib.request
@@ -80,6 +81,24 @@ def server():
 def test_every_toc_page_was_built():
     missing = [f for f in toc_files() if not (HTML / f"{f}.html").exists()]
     assert not missing, f"pages in _toc.yml without HTML: {missing}"
+
+
+def _galaxy_links(page: Path) -> set[Path]:
+    """The per-galaxy pages that the HTML page ``page`` links to (hrefs resolved against its folder)."""
+    hrefs = re.findall(r'href="([^"#?]+\.html)', page.read_text(encoding="utf-8"))
+    gal = (HTML / "chapters" / "sparc" / "galaxies").resolve()
+    return {t for h in hrefs if (t := (page.parent / h).resolve()).parent == gal}
+
+
+def test_galaxy_pages_have_the_small_sidebar():
+    """A galaxy page links the atlas and its neighbours (prev/next), not every galaxy: its sidebar is
+    _templates/atlas-sidebar.html. The control: a chapter's sidebar (the theme's) links them all."""
+    pages = galaxy_pages()
+    page = HTML / f"{pages[len(pages) // 2]}.html"
+    links = _galaxy_links(page) - {page.resolve()}
+    assert 1 <= len(links) <= 2, f"{page.name} links {len(links)} other galaxy pages"
+    assert 'href="../atlas.html"' in page.read_text(encoding="utf-8")
+    assert len(_galaxy_links(HTML / "chapters" / "sparc" / "data.html")) == len(pages)
 
 
 @pytest.mark.parametrize("page_path", PAGES)
