@@ -408,10 +408,15 @@ def _start_points(prob: _Problem, starts: Mapping[str, Iterable[float]]) -> list
     model parameter replaced by each value of ``starts[name]`` that lies inside its bounds."""
     points = [prob.x0]
     for name, values in starts.items():
-        if name not in prob.names or name not in {s.name for s in prob.model.specs}:
+        if name not in {s.name for s in prob.model.specs}:  # e.g. chi0 for a model without it
             continue
         i = prob.names.index(name)
         for v in values:
+            if not (math.isfinite(v) and (v > 0 or not prob.logs[i])):
+                raise InputError(
+                    f"starts[{name!r}] has {v!r}; starting values must be finite"
+                    + (" and positive (the fit is in log10)" if prob.logs[i] else "")
+                )
             xi = math.log10(v) if prob.logs[i] else float(v)
             if prob.lb[i] < xi < prob.ub[i] and not math.isclose(xi, prob.x0[i]):
                 x = prob.x0.copy()

@@ -155,3 +155,11 @@ def test_cli_rejects_bad_options_before_work(capsys):
     assert main(["survey", "--vc-mode", "sideways", "--no-write"]) == 2
     assert "vc_mode" in capsys.readouterr().err
     assert main(["survey", "--models", "mond", "--no-write"]) == 2
+
+
+def test_bad_starting_values_are_named():
+    g = synthetic_galaxy()
+    with pytest.raises(InputError, match=r"starts\['chi0'\].*positive"):
+        fitting.fit_galaxy(g, "cmsi_chi0", starts={"chi0": (1e6, 0.0)})
+    with pytest.raises(InputError, match="finite"):
+        fitting.fit_galaxy(g, "cmsi_chi0", starts={"chi0": (math.nan,)})
