@@ -11,12 +11,14 @@ BIN := $(VENV)/bin
 MATHJAX_VERSION := 3.2.2
 # The atlas index's sort and filter (no jQuery; LGPL-3.0, served unmodified with its licence)
 SIMPLE_DATATABLES_VERSION := 10.3.0
+# The galaxy pages' figures, drawn in the browser (scatter traces only: the basic bundle; MIT)
+PLOTLY_VERSION := 4.1.1
 # The local data mirror: ../shared/data when it exists (developer machines and CI).
 CMSI_DATA_DIR ?= $(shell [ -d ../shared/data ] && cd ../shared/data && pwd)
 export CMSI_DATA_DIR
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
-.PHONY: check lint book test venv mathjax datatables atlas survey clean help
+.PHONY: check lint book test venv mathjax datatables plotly atlas survey clean help
 .DEFAULT_GOAL := help
 
 help:
@@ -53,6 +55,17 @@ $(DATATABLES_JS):
 	  $(CURDIR)/_datatables/simple-datatables/
 	rm -rf .npm-datatables
 
+# And for the plotting library of the galaxy pages' figures: to _plotly/plotly (untracked), served at
+# the site root; only the galaxy pages load it (cmsi_lib/page_figure.py).
+PLOTLY_JS := _plotly/plotly/plotly-basic.min.js
+plotly: $(PLOTLY_JS)
+$(PLOTLY_JS):
+	@command -v npm >/dev/null || { echo "need npm to fetch the offline plotting library"; exit 1; }
+	rm -rf _plotly .npm-plotly && mkdir -p _plotly/plotly .npm-plotly
+	npm install --silent --no-audit --no-fund --prefix .npm-plotly plotly.js-basic-dist-min@$(PLOTLY_VERSION)
+	cd .npm-plotly/node_modules/plotly.js-basic-dist-min && cp plotly-basic.min.js LICENSE $(CURDIR)/_plotly/plotly/
+	rm -rf .npm-plotly
+
 # Everything the book's chapters read from results/ is made here, before the build.
 # (python -m, not .venv/bin/cmsi: scripts carry the venv's absolute path in their shebang)
 LIB_INPUTS := $(shell find cmsi_lib -name '*.py') data/registry.txt
@@ -62,13 +75,14 @@ results: venv results/survey/summary.json
 	@# the 175 atlas pages at the current parameters (cached: only what changed is re-executed)
 	$(BIN)/python -m cmsi_lib run --no-book
 
-book: venv mathjax datatables results
+book: venv mathjax datatables plotly results
 	@# strict build (-W -n --keep-going); drops the execution cache when the library, the data
 	@# registry or the results the chapters read have changed (cmsi_lib/book.py)
 	$(BIN)/python -m cmsi_lib.book
 
 test: book
-	$(BIN)/pytest
+	@# the 20 slowest tests are listed at the end (where make test's time goes)
+	$(BIN)/pytest --durations=20
 
 # The fast lane: depends on the venv only (never on the results or the book).
 LINTED := cmsi_lib tests benchmarks
@@ -84,7 +98,7 @@ check: lint
 	MPLBACKEND=Agg $(BIN)/pytest -m "not book and not slow" -q
 
 clean:
-	rm -rf _build _mathjax _datatables results chapters/sparc/galaxies
+	rm -rf _build _mathjax _datatables _plotly results chapters/sparc/galaxies
 
 distclean: clean
 	rm -rf $(VENV)

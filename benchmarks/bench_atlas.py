@@ -175,10 +175,12 @@ def run_page(engine: str, template: str, name: str, folder: str) -> dict:
     return {"galaxy": name, "seconds": seconds, "png": pngs, "shape": shape, "sources": [c.source for c in nb.cells]}
 
 
-def floor_page(template: str, name: str, folder: str) -> dict:
+def floor_page(template: str, name: str, folder: str, figures: str = "png") -> dict:
     """The template's code with plain exec: no kernel, no notebook; the figure saved as the inline
     backend saves it (PNG, bbox "tight", twice the dpi with the retina line). Returns the page's and
-    the figure cell's times and the PNG size."""
+    the figure cell's times and the PNG size. ``figures`` is set for a template that has the
+    parameter: "png" (default) draws the figure with matplotlib, so the floor stays the time to draw
+    it; "browser" gives the page's own time when the browser draws the figure."""
     import io
 
     import jupytext
@@ -191,7 +193,7 @@ def floor_page(template: str, name: str, folder: str) -> dict:
     bbox = None if '"bbox_inches": None' in template else "tight"  # the inline backend's default: "tight"
     pil = {"compress_level": 1} if '"compress_level": 1' in template else None  # default: 6
     cells = [c.source for c in jupytext.reads(template, fmt="md:myst").cells if c.cell_type == "code"]
-    code = ["\n".join(ln for ln in c.splitlines() if not ln.startswith("%")) for c in cells]
+    code = ["\n".join(ln for ln in c.splitlines() if not ln.lstrip().startswith("%")) for c in cells]
     png, figure_seconds = [], 0.0
 
     def show():
@@ -206,11 +208,13 @@ def floor_page(template: str, name: str, folder: str) -> dict:
     for i, src in enumerate(code):
         if i == 1:  # after the parameters cell
             ns.update(page_parameters(name, folder))
+            if "figures" in ns:
+                ns["figures"] = figures
         t = time.perf_counter()
         exec(src, ns)  # noqa: S102 - the project's own template
         if "plt" in ns:
             ns["plt"].show, ns["display"] = show, lambda *a, **k: None
-        if "plt.show()" in src:
+        if "plt.show()" in src or "browser_figure(" in src:
             figure_seconds += time.perf_counter() - t
     return {"galaxy": name, "seconds": time.perf_counter() - t0, "figure_seconds": figure_seconds, "png": png}
 

@@ -68,6 +68,7 @@ LIBRARIES = (
 JS_LIBRARIES = {
     "MathJax": Path("_mathjax") / "mathjax" / "tex-mml-chtml.js",
     "simple-datatables": Path("_datatables") / "simple-datatables" / "simple-datatables.js",
+    "plotly.js": Path("_plotly") / "plotly" / "plotly-basic.min.js",
 }
 
 _REINSTALL = "reinstall the pinned stack: .venv/bin/pip install -e '.[book,test]' (or delete .venv and run make venv)"

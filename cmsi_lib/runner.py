@@ -77,6 +77,7 @@ from tqdm.auto import tqdm
 from . import datafiles, page_engine, paths, sparc
 from .errors import ResultsWriteError
 from .options import SparcOptions
+from .page_figure import FIGURES, check_figures
 from .results import atomic_write_text, survey_dir, survey_has_run
 
 __all__ = [
@@ -104,6 +105,8 @@ TEMPLATE = paths.chapters_dir() / "sparc" / "galaxy_template.md"
 DATA_FILES = ("sparc/SPARC_Lelli2016c.mrt", "sparc/MassModels_Lelli2016c.mrt")
 #: how many times a page whose worker process died is tried in all (Dask's allowed-failures + 1)
 PAGE_ATTEMPTS = 2
+#: how a page draws its figure unless told otherwise (the template's default): in the browser
+DEFAULT_FIGURES = FIGURES[0]
 
 
 # --------------------------------------------------------------------------- names and places
@@ -744,9 +747,13 @@ def _check_inputs(template: Path, timeout, workers, galaxies) -> tuple[str, list
     return template_text, all_names, selected
 
 
-def _jobs(template_text: str, params, options, folder: Path, timeout: float) -> tuple[dict[str, dict], int]:
+def _jobs(
+    template_text: str, params, options, folder: Path, timeout: float, figures: str = DEFAULT_FIGURES
+) -> tuple[dict[str, dict], int]:
     """The job (keyword arguments of :func:`execute_page`) of every galaxy, and the number of code
-    cells of a complete page (the template's and the parameters papermill injects)."""
+    cells of a complete page (the template's and the parameters papermill injects). ``figures`` is
+    passed to the pages only when it is not the template's default (a template of one's own need
+    not know it)."""
     import jupytext  # imported here: the notebook stack is heavy and only needed to run pages
 
     code = [c.source for c in jupytext.reads(template_text, fmt="md:myst").cells if c.cell_type == "code"]
@@ -754,6 +761,8 @@ def _jobs(template_text: str, params, options, folder: Path, timeout: float) -> 
     jobs = {}
     for name in sparc.galaxy_names():
         parameters = {"galaxy": name, "params": params.as_dict(), "options": options.as_dict()}
+        if figures != DEFAULT_FIGURES:
+            parameters["figures"] = figures
         stem = page_stem(name)
         jobs[name] = {
             "template": template_text,
@@ -848,6 +857,7 @@ def run_atlas(
     progress: bool = True,
     publish: bool | None = None,
     notify: Callable[[str], None] | None = None,
+    figures: str = DEFAULT_FIGURES,
 ) -> RunReport:
     """Execute the atlas page of each galaxy (default: all 175) for ``params`` and ``options``.
 
@@ -864,9 +874,11 @@ def run_atlas(
     run (CURRENT), and otherwise does not touch the book. ``publish=True`` makes the book show this
     run whatever was run; ``publish=False`` never touches the book. ``workers=0`` executes in this
     process without Dask; ``timeout`` [s] bounds each cell of a page. A file that cannot be written
-    raises :class:`ResultsWriteError` naming it.
+    raises :class:`ResultsWriteError` naming it. ``figures``: each page's figure drawn in the browser
+    ("browser", default) or as a PNG ("png"); see :mod:`cmsi_lib.page_figure`.
     """
     t0 = time.perf_counter()
+    check_figures(figures)
     template = Path(template or TEMPLATE)
     template_text, all_names, selected = _check_inputs(template, timeout, workers, galaxies)
     options = options if options is not None else SparcOptions()
@@ -876,7 +888,7 @@ def run_atlas(
     with _locked(folder / "run.lock", f"the other run at the same parameters and options (run {rid})", notify):
         run_info = {"run_id": rid, "params": params.as_dict(), "params_hash": params.hash, "options": options.as_dict()}
         _write(folder / "run.json", json.dumps(run_info, indent=1))
-        jobs, code_cells = _jobs(template_text, params, options, folder, timeout)
+        jobs, code_cells = _jobs(template_text, params, options, folder, timeout, figures)
         results, states = _run_pages(
             jobs, code_cells, selected, lambda todo: _execute_all(todo, workers, scheduler, progress)
         )

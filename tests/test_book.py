@@ -4,6 +4,7 @@
 so these tests look at what a reader sees: every page of the toc (and one generated galaxy page)
 renders its math with the offline MathJax, loads every image, and asks nothing of the network; the
 atlas index sorts (numbers as numbers) and filters by galaxy name with the offline table library;
+a galaxy page draws its figure with the offline plotting library;
 and every download link of the book returns a table with a header line.
 """
 
@@ -223,3 +224,32 @@ def _is_number(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+# --------------------------------------------------------------------------- a galaxy page's figure
+@pytest.mark.parametrize("name", ["NGC3198", "NGC7814"])
+def test_galaxy_figure_is_drawn_with_every_sparc_point(page, server, name):
+    """The book's own plotly.js draws the page's figure: four panels, one marker per row of SPARC's
+    Table 2 for the galaxy (read here with astropy) in the rotation curve, CMSI in its legend, no
+    script error and nothing asked of the network."""
+    from astropy.io import ascii
+
+    from cmsi_lib import datafiles
+
+    rows = ascii.read(datafiles.fetch("sparc/MassModels_Lelli2016c.mrt"), format="mrt")
+    outside: list[str] = []
+    page.on("request", lambda r: None if r.url.startswith(server) else outside.append(r.url))
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    resp = page.goto(f"{server}/chapters/sparc/galaxies/{name}.html", wait_until="load")
+    assert resp is not None and resp.ok
+    page.wait_for_selector(".cmsi-figure .main-svg", timeout=20000)
+    assert page.locator(".cmsi-figure .cartesianlayer .subplot").count() == 4
+    first = ".cmsi-figure .cartesianlayer .subplot.xy .scatterlayer .trace .points"
+    assert page.evaluate(f"() => document.querySelector('{first}').querySelectorAll('path').length") == int(
+        (rows["ID"] == name).sum()
+    )
+    legend = page.eval_on_selector_all(".cmsi-figure .legendtext", "els => els.map(e => e.textContent)")
+    assert "CMSI" in legend
+    assert not errors, f"{name}: script errors {errors}"
+    assert not outside, f"{name}: requests that left 127.0.0.1: {outside[:5]}"

@@ -163,9 +163,9 @@ def test_warm_kernel_renders_what_papermill_renders(tmp_path):
 
 
 @pytest.mark.slow
-def test_atlas_figure_is_144_dpi_shown_at_the_figures_size(tmp_path):
-    """The real template, one galaxy: the PNG has twice the pixels of its display width (retina),
-    and the display width is the figure's 9 in at 72 px/in."""
+def test_atlas_png_figure_is_144_dpi_shown_at_the_figures_size(tmp_path):
+    """The real template, one galaxy, figures = "png" (cmsi run --figures png): the PNG has twice the
+    pixels of its display width (retina), and the display width is the figure's 9 in at 72 px/in."""
     import base64
     import struct
 
@@ -177,7 +177,8 @@ def test_atlas_figure_is_144_dpi_shown_at_the_figures_size(tmp_path):
 
     nb = jupytext.reads(runner.TEMPLATE.read_text(), fmt="md:myst")
     parameters = {"galaxy": "DDO154", "params": Params().as_dict(), "options": SparcOptions().as_dict()}
-    out = execute_page_notebook(nb, {**parameters, "results_folder": ""}, tmp_path, 300, engine="warm")
+    parameters |= {"figures": "png", "results_folder": ""}
+    out = execute_page_notebook(nb, parameters, tmp_path, 300, engine="warm")
     (fig,) = [o for c in out.cells for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
     png = base64.b64decode(fig.data["image/png"])
     width, height = struct.unpack(">II", png[16:24])  # the IHDR chunk

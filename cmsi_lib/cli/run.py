@@ -6,6 +6,7 @@ build the book.
     cmsi run --galaxies NGC3198 DDO154 --no-book
     cmsi run --set chi0=1e6 --galaxies NGC3198 --publish   make the book show that run (1 page)
     cmsi run --scheduler tcp://host:8786  use an existing Dask cluster
+    cmsi run --figures png                static PNG figures instead of figures drawn in the browser
 
 What the book shows: a run of all galaxies makes the book show that run. A run of some galaxies
 (--galaxies) updates those galaxies' pages in the book when the book already shows a run at the
@@ -31,6 +32,7 @@ from ..book import build_book
 from ..errors import ResultsWriteError
 from ..kernel import VC_MODES
 from ..options import SparcOptions
+from ..page_figure import FIGURES
 from ..sparc import SIGMA_DEFINITIONS, SIGMA_V_MODELS
 from . import params_from_args, print_json, worker_count
 
@@ -110,6 +112,13 @@ def register(sub, common):
         "galaxies is shown; a run of some updates their pages only if the book shows a run at the same "
         "parameters, and never removes other galaxies' pages)",
     )
+    p.add_argument(
+        "--figures",
+        choices=FIGURES,
+        default=runner.DEFAULT_FIGURES,
+        help="each page's figure: drawn in the reader's browser from the page's numbers (plotly.js, served "
+        "with the book; interactive), or a static 144 dpi PNG drawn by matplotlib (default %(default)s)",
+    )
     p.add_argument("--no-book", action="store_true", help="do not build the book afterwards")
     add_option_arguments(p)
     p.set_defaults(func=run)
@@ -137,6 +146,7 @@ def run(args):
             progress=not args.json,
             publish=args.publish,
             notify=lambda message: print(f"cmsi run: {message}", file=sys.stderr, flush=True),
+            figures=args.figures,
         )
     except ResultsWriteError as exc:  # a read-only results folder, a full disk
         print(f"cmsi run: error: {exc}", file=sys.stderr)
