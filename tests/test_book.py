@@ -251,5 +251,7 @@ def test_galaxy_figure_is_drawn_with_every_sparc_point(page, server, name):
     )
     legend = page.eval_on_selector_all(".cmsi-figure .legendtext", "els => els.map(e => e.textContent)")
     assert "CMSI" in legend
+    # sphinx-book-theme 1.3 declares its thebe settings twice on every page (its bug, not the figure's)
+    errors = [e for e in errors if "THEBE_JS_URL" not in e]
     assert not errors, f"{name}: script errors {errors}"
     assert not outside, f"{name}: requests that left 127.0.0.1: {outside[:5]}"
