@@ -49,7 +49,9 @@ class GlobalFit:
     seed's defaults); profile: the grid (values of each free parameter) with the summed objective
     and chi2 and the number of galaxies without a model value at each grid point; folds: per fold,
     the training-fit parameters, in-sample chi2/point (training galaxies) and out-of-sample
-    chi2/point (held-out galaxies, nuisance re-fitted, shared parameters fixed).
+    chi2/point (held-out galaxies, nuisance re-fitted, shared parameters fixed);
+    cv_in_sample / cv_out_of_sample_chi2_per_point: both pooled over the folds' points (the sum of
+    chi2 over the sum of points, training and held-out sets respectively), so they compare alike.
     """
 
     free: tuple
@@ -249,6 +251,8 @@ def global_fit(
         f: ("lower" if np.isclose(v, g[0]) else "upper" if np.isclose(v, g[-1]) else "")
         for f, v, g in zip(free, chosen[0][0], grid_logs, strict=False)
     }
+    all_train = sum(f["in_sample_chi2_per_point"] * f["n_train_points"] for f in fold_out)
+    n_train = sum(f["n_train_points"] for f in fold_out)
     all_test = sum(f["out_of_sample_chi2_per_point"] * f["n_test_points"] for f in fold_out)
     n_test = sum(f["n_test_points"] for f in fold_out)
     shape = obj_sum.shape
@@ -276,9 +280,7 @@ def global_fit(
         failures_base={names[i]: exact.reason[nb][i] for i in everyone if not exact.success[nb, i]},
         profile=profile,
         folds=fold_out,
-        cv_in_sample_chi2_per_point=float(np.mean([f["in_sample_chi2_per_point"] for f in fold_out]))
-        if fold_out
-        else math.nan,
+        cv_in_sample_chi2_per_point=all_train / n_train if n_train else math.nan,
         cv_out_of_sample_chi2_per_point=all_test / n_test if n_test else math.nan,
         seconds=time.perf_counter() - t0,
     )

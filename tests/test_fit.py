@@ -126,6 +126,41 @@ def test_global_fit_recovers_chi0_of_synthetic_cmsi_galaxies():
     assert len(gf.folds) == 2 and all(f["out_of_sample_chi2_per_point"] < 1e-2 for f in gf.folds)
 
 
+def test_cross_validation_pools_both_chi2_per_point_over_points():
+    """In- and out-of-sample chi^2/point are both pooled over the folds' points: recomputed here by hand
+    (the seed's F written out, nuisance held) on galaxies of 8 to 30 points, where a mean over the
+    folds would differ."""
+    rng = np.random.default_rng(7)
+    sample, hand = {}, {}
+    for i, (vd, rd, n) in enumerate([(120.0, 2.0, 8), (180.0, 3.0, 30), (90.0, 1.5, 12), (150.0, 4.0, 25)]):
+        R = np.linspace(0.5, 6 * rd, n)
+        v_disk = vd * np.sqrt(R / (R + rd))
+        vb = np.sqrt(0.01 * v_disk**2 + 0.5 * v_disk**2)
+        S = 0.5 * 600 * np.exp(-R / rd)
+        boost = (vb / 299792.458) ** 2 * (S / 50) ** 0.5 * (vb / 10) ** 0.825 / np.sqrt(1 + (R / 2.2) ** 2)
+        v_obs = np.sqrt(1 + 3e5 * boost) * vb + rng.normal(0.0, 2.0, n)  # e_v_obs = 2 km/s
+        g = synthetic_galaxy(R=R, v_disk=v_disk, v_gas=0.1 * v_disk, sb_disk=600 * np.exp(-R / rd), name=f"S{i}")
+        sample[g.name] = sparc.Galaxy(**{**g.__dict__, "v_obs": v_obs})
+        hand[g.name] = lambda chi0, v_obs=v_obs, vb=vb, boost=boost: float(
+            np.sum(((v_obs - np.sqrt(1 + chi0 * boost) * vb) / 2.0) ** 2)
+        )
+    gf = globalfit.global_fit(
+        sample, grids={"chi0": 10 ** np.arange(4.0, 7.01, 0.25)}, k_folds=2, scheduler="serial", nuisance="none"
+    )
+    size = {k: g.R.size for k, g in sample.items()}
+    c_in = n_in = c_out = n_out = 0.0
+    for f in gf.folds:
+        for name in sample:
+            held = name in f["test_galaxies"]
+            c = hand[name](f["params"]["chi0"])
+            c_out, n_out = (c_out + c, n_out + size[name]) if held else (c_out, n_out)
+            c_in, n_in = (c_in, n_in) if held else (c_in + c, n_in + size[name])
+    assert gf.cv_in_sample_chi2_per_point == pytest.approx(c_in / n_in, rel=1e-6)
+    assert gf.cv_out_of_sample_chi2_per_point == pytest.approx(c_out / n_out, rel=1e-6)
+    mean_in = np.mean([f["in_sample_chi2_per_point"] for f in gf.folds])
+    assert abs(mean_in - c_in / n_in) > 1e-6 * c_in / n_in  # the test can tell pooled from averaged
+
+
 def test_global_fit_in_two_dimensions_returns_a_grid_point():
     g = halo_galaxy("burkert", 4e7, 6.0)
     sample = {"A": g, "B": sparc.Galaxy(**{**g.__dict__, "name": "B", "D": 12.0})}
