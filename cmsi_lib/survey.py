@@ -11,8 +11,9 @@ import platform
 import time
 
 import numpy as np
+from astropy.table import Table
 
-from . import models, results, sparc
+from . import comparison, models, results, sparc
 from .fitting import FitResult, fit_sample, summarize
 from .globalfit import GlobalFit, global_fit
 from .kernel import InputError, NoSelfConsistentSolution
@@ -85,6 +86,16 @@ def _per_galaxy_fits(sample, models_to_fit, params: Params, best: Params, option
     return fits
 
 
+def _common_sample_totals(fits: dict[str, list[FitResult]]) -> dict:
+    """Every model's totals on the common sample, the galaxies every model fitted with identical points
+    (``comparison.common_sample`` and ``totals`` on the fits table the survey writes): chi2, prior chi2,
+    k, AIC and BIC summed over identical galaxies and points, so the models' totals compare."""
+    table = Table.read(results.table_text([r.row() for rs in fits.values() for r in rs]), format="ascii.ecsv")
+    cs = comparison.common_sample(table, tuple(fits))
+    out = {"n_galaxies": len(cs.galaxies), "n_points": int(sum(cs.n_points.values())), "excluded": cs.excluded}
+    return out | {"models": comparison.totals(comparison.criteria(table, cs)) if cs.galaxies else []}
+
+
 def _global_summary(gfit: GlobalFit, free, k_folds: int, seed: int) -> dict:
     return {
         "params": gfit.best.as_dict(),
@@ -126,7 +137,9 @@ def run_survey(
     With ``write`` the results go to results/survey/ (atomically, see ``results.write_survey``):
     global_fit.json (``results.survey_global_fit_file``), fits.ecsv (one row per galaxy and model),
     points.ecsv (per point: data and every model's speed at its best fit) and summary.json.
-    Returns the summary (also what ``cmsi survey --json`` prints).
+    Returns the summary (also what ``cmsi survey --json`` prints). Its "models" summarise each model
+    over the galaxies it fitted; "common_sample" gives every model's totals on identical galaxies and
+    points (what model totals should be compared on).
     """
     t_start = time.perf_counter()
     options = SparcOptions() if options is None else options
@@ -158,6 +171,7 @@ def run_survey(
         "params": params.as_dict(),
         "options": options.as_dict(),
         "models": [dict(summarize(rs), model=label) for label, rs in fits.items()],
+        "common_sample": _common_sample_totals(fits),
         "rar_fixed_nuisance": rar_fixed,
         "global_fit": _global_summary(gfit, free, k_folds, seed),
         "variants": variant_out,

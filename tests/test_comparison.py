@@ -91,6 +91,26 @@ def test_common_sample_of_the_survey_has_identical_points_per_model():
     assert len({sum(v.values()) for v in by.values()}) == 1
 
 
+@pytest.mark.skipif(not results.survey_has_run(), reason="the survey has not run (results/survey/)")
+@pytest.mark.slow
+def test_the_survey_summary_totals_every_model_on_identical_points():
+    """summary.json's common_sample, against fits.ecsv read here: the galaxies every model fitted, the
+    same points for each model, each model's chi2 summed over them, never above its own sample's."""
+    S = results.load_survey()
+    cs = S.summary["common_sample"]
+    rows = [r for r in S.fits if bool(r["success"])]
+    models_ = [m["model"] for m in S.summary["models"]]
+    fitted = [{str(r["galaxy"]) for r in rows if str(r["model"]) == m} for m in models_]
+    galaxies = set.intersection(*fitted) - set(cs["excluded"])
+    assert cs["n_galaxies"] == len(galaxies) > 0
+    own = {m["model"]: m for m in S.summary["models"]}
+    for t in cs["models"]:
+        mine = [r for r in rows if str(r["model"]) == t["model"] and str(r["galaxy"]) in galaxies]
+        assert t["n_points"] == cs["n_points"] == sum(int(r["n_points"]) for r in mine)
+        assert t["chi2_total"] == pytest.approx(sum(float(r["chi2"]) for r in mine), rel=1e-9)
+        assert t["chi2_total"] <= own[t["model"]]["chi2_total"] * (1 + 1e-12)
+
+
 # --------------------------------------------------------------------------- BTF line fit
 def test_fit_line_recovers_a_known_slope():
     # y | x Gaussian about the line (the vertical model) with errors on both axes
