@@ -122,6 +122,7 @@ def _fake_summary(params, k_folds) -> dict:
     }
     return {
         "models": [dict(model, model="newton")],
+        "common_sample": {"n_galaxies": 1, "n_points": 7, "excluded": {}, "models": [dict(model, model="newton")]},
         "global_fit": {"free": ["chi0"], "params": params.as_dict(), "k_folds": k_folds},
         "counts": {"galaxies": 1},
         "rar_fixed_nuisance": {"rar_rms_dex": np.float64(0.13)},
@@ -154,6 +155,7 @@ def test_survey_reuses_results_survey_when_its_key_matches(results, capsys, fake
     status, again, err = cli(capsys, "survey", "--json", "--workers", "1")  # Dask settings: same result
     assert (status, again, len(fake_survey)) == (0, fresh, 1) and "results/survey/ holds" in err
     assert json.loads(fresh)["rar_fixed_nuisance_rms_dex"] == 0.13
+    assert json.loads(fresh)["common_sample"]["n_points"] == 7  # the models' totals on identical points
     cli(capsys, "survey", "--json", "--k-folds", "3")  # another setting: recomputed, overwrites results/survey
     assert len(fake_survey) == 2
     # results/survey/ now holds the k=3 survey: the default one must be recomputed, not printed

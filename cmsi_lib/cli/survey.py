@@ -232,6 +232,7 @@ def run(args):
                 }
                 for m in summary["models"]
             ],
+            "common_sample": summary.get("common_sample"),
             "global_fit": summary["global_fit"],
             "counts": summary["counts"],
             "rar_fixed_nuisance_rms_dex": summary["rar_fixed_nuisance"]["rar_rms_dex"],
