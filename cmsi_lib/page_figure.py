@@ -210,7 +210,7 @@ def figure_spec(panels: Sequence[Panel], height_px: int = 960) -> dict:
         suffix, legend = ("" if i == 1 else str(i)), ("legend" if i == 1 else f"legend{i}")
         xs = np.concatenate([np.asarray(s.x, float) for s in p.series if not s.span] or [np.zeros(1)])
         x_range = (float(np.nanmin(xs)), float(np.nanmax(xs)))
-        per_column = -(-sum(s.legend for s in p.series) // _BROWSER_COLUMNS[i - 1])
+        per_column = max(1, -(-sum(s.legend for s in p.series) // _BROWSER_COLUMNS[i - 1]))
         columns = np.cumsum([s.legend for s in p.series]) - 1
         data += [_trace(s, i, legend, int(c) // per_column, x_range) for s, c in zip(p.series, columns, strict=True)]
         layout["xaxis" + suffix] = {"domain": [x0, x1], "anchor": "y" + suffix, "title": {"text": p.xlabel}}

@@ -84,6 +84,12 @@ def test_png_draws_what_the_browser_draws():
         plt.close(fig)
 
 
+def test_a_panel_without_legend_entries_is_drawn():
+    s = page_figure.Series("ref", np.array([1.0, 2.0]), np.array([3.0]), span=True, legend=False)
+    spec = page_figure.figure_spec((page_figure.Panel("t", "R [kpc]", "V [km/s]", (s,)),) * 4)
+    assert len(spec["data"]) == 4 and not any(t["showlegend"] for t in spec["data"])  # no division by zero
+
+
 def test_a_label_cannot_close_the_script():
     s = page_figure.Series("</script><b>x", np.array([1.0]), np.array([2.0]))
     panel = page_figure.Panel("t", "R [kpc]", "V [km/s]", (s,))
