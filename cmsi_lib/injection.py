@@ -42,6 +42,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from scipy.stats import chi2 as chi2_dist
 
 from . import jointfit, models, paths, rar, rotmod, sparc, stages
 from .errors import InputError
@@ -57,6 +58,7 @@ __all__ = [
     "TRUTH_SHAPE",
     "STAGE",
     "real_sample",
+    "detection",
     "cmsi_truth",
     "draw_nuisance",
     "mock_galaxy",
@@ -296,6 +298,18 @@ def run_injections(seed: int = SEED, options: SparcOptions = SparcOptions(), for
 
     folders = [injections_dir() / w for w in WORLDS]
     return stages.run_stage(STAGE, inputs, compute, MODULES, DATA_FILES, force=force, outputs=folders)
+
+
+def detection(result: dict, level: float = 0.01) -> dict:
+    """Whether the joint fit sees the CMSI world of a ``run_injections`` result: d_objective, the drop of
+    the objective [chi^2] from Newton's joint MAP to CMSI's best on the mock; n_free, the free globals
+    with a recovery row; threshold, the (1 - level) point of chi^2 with n_free degrees of freedom;
+    seen, d_objective > threshold."""
+    C = result["cmsi"]
+    d_objective = C["newton"]["objective"] - C["fits"][C["best"]]["objective"]
+    n_free = sum(r["parameter"] in C["record"]["free"] for r in C["recovery"])
+    threshold = float(chi2_dist.isf(level, n_free))
+    return {"d_objective": d_objective, "n_free": n_free, "threshold": threshold, "seen": d_objective > threshold}
 
 
 def recovery_rows(result: dict) -> list[dict]:

@@ -30,7 +30,17 @@ import numpy as np
 
 from .errors import InputError
 
-__all__ = ["FIGURES", "PLOTLY_JS", "Series", "Panel", "page_panels", "browser_figure", "draw_png", "check_figures"]
+__all__ = [
+    "FIGURES",
+    "PLOTLY_JS",
+    "Series",
+    "Panel",
+    "page_panels",
+    "figure_spec",
+    "browser_figure",
+    "draw_png",
+    "check_figures",
+]
 
 #: the page figure's renderers: in the browser (plotly.js, default) or a PNG drawn by matplotlib
 FIGURES = ("browser", "png")
