@@ -262,6 +262,7 @@ class JointProblem:
     def __init__(self, blocks: Sequence[Block], free=DEFAULT_FREE, fixed: Params = Params(), model: str = "cmsi",
                  vc_mode: str = "baryonic"):  # fmt: skip
         self.free, self.model, self.vc_mode = _check_choices(free, model, vc_mode), model, vc_mode
+        self._fixed_params = fixed
         if not blocks:
             raise InputError("joint fit: no galaxy (empty list of blocks)")
         self.blocks = list(blocks)
@@ -273,6 +274,7 @@ class JointProblem:
         self.D0 = np.array([b.D0 for b in self.blocks])
         self.inc0 = np.array([b.inc0 for b in self.blocks])
         self.sin0 = np.sin(np.radians(self.inc0))
+        self._sigma_v_ok = bool(np.all(np.isfinite(self.sigma_v)) and np.all(self.sigma_v > 0))
         self._layout()
 
     # ----------------------------------------------------------------- layout
@@ -325,6 +327,17 @@ class JointProblem:
         r, c = np.concatenate(rows), np.concatenate(cols)
         pat = sparse.csr_matrix((np.ones(r.size), (r, c)), shape=(nd + nx - ng, nx))
         return pat, groups
+
+    def restrict(self, keep) -> tuple[JointProblem, np.ndarray]:
+        """The same problem on the blocks where ``keep`` (one bool per block) holds, and the columns of
+        this problem's x that it uses, in its order (the globals, then each kept block's nuisance).
+        Every block's residuals depend on the globals and its own nuisance only, so the sub-problem's
+        values are this problem's, bit for bit, on fewer points."""
+        keep = np.asarray(keep, bool)
+        sub = JointProblem([b for b, k in zip(self.blocks, keep, strict=True) if k], self.free, self._fixed_params,
+                           self.model, self.vc_mode)  # fmt: skip
+        cols = np.concatenate([np.arange(self.n_global), self.n_global + np.flatnonzero(keep[self.owner])])
+        return sub, cols
 
     # ----------------------------------------------------------------- values
     def start(self, params: Params = Params()) -> np.ndarray:
@@ -385,10 +398,24 @@ class JointProblem:
             return vo, e, signed_sqrt(vb2), np.zeros_like(vb2)
         p = _kernel_params(self.globals_at(x))
         Sigma = np.maximum(self.S0 + ud * self.Sd + ub * self.Sb, 0.0)
-        v = kernel.circular_speed(self.R * s, signed_sqrt(vb2), self.sigma_v, Sigma, p, self.vc_mode,
-                                  v_obs=vo if self.vc_mode == "observed" else None)  # fmt: skip
+        if self.vc_mode == "baryonic" and self._sigma_v_ok:
+            v = self._baryonic_speed(self.R * s, signed_sqrt(vb2), Sigma, p)
+        else:
+            v = kernel.circular_speed(self.R * s, signed_sqrt(vb2), self.sigma_v, Sigma, p, self.vc_mode,
+                                      v_obs=vo if self.vc_mode == "observed" else None)  # fmt: skip
         boost = np.where(vb2 != 0, v**2 / np.where(vb2 != 0, np.abs(vb2), 1.0) - 1.0, 0.0)
         return vo, e, np.where(vb2 < 0, -v, v), boost
+
+    def _baryonic_speed(self, R, v_bar, Sigma, p: Params) -> np.ndarray:
+        """``kernel.circular_speed`` in the "baryonic" mode, sqrt(F) |v_bar| [km/s], with the kernel's
+        input checks done here once per array (R, v_bar, Sigma finite; R >= 0 and Sigma >= 0 hold by
+        construction; sigma_v checked when the problem was built): the same numbers, and the same
+        InputError where an input is not finite."""
+        for name, a in (("v_bar", v_bar), ("Sigma", Sigma), ("R", R)):
+            if not np.isfinite(a).all():
+                raise InputError(f"{name} contains NaN or infinite values; it must be finite")
+        vb = np.abs(v_bar)
+        return np.sqrt(1.0 + kernel.boost_unchecked(R, vb, self.sigma_v, Sigma, p)) * vb
 
     def prior_residuals(self, x) -> np.ndarray:
         xn = x[self.n_global :]
@@ -496,24 +523,38 @@ def _per_block_objective(prob: JointProblem, r: np.ndarray) -> np.ndarray:
     return out + np.bincount(prob.owner, r[prob.n_data :] ** 2, nb)
 
 
-def _nuisance_newton(prob: JointProblem, x: np.ndarray, tol: float, max_iter: int = 200):
+#: _nuisance_newton goes on with the blocks still moving alone once they are at most this fraction
+SHRINK = 0.5
+
+
+def _nuisance_newton(prob: JointProblem, x: np.ndarray, tol: float, max_iter: int = 200, state=None):
     """Every block's nuisance parameters at fixed globals by damped Newton (``_hessian``, nuisance
     only) with one damping per block, all blocks in each residual evaluation: at fixed globals the
     blocks are independent, so each accepts or rejects its own step. A parameter on a bound whose
     gradient points outward is held. A block stops when an accepted step lowers its objective by less
-    than ``tol`` times it, or no step does. Returns (x, nfev)."""
+    than ``tol`` times it, or no step does. Once at most ``SHRINK`` of the blocks are still moving, the
+    iteration goes on with those alone (``JointProblem.restrict``: the same numbers, on fewer points;
+    ``state``: their (objective, damping) carried over). Returns (x, nfev)."""
     ng, nb, idx = prob.n_global, len(prob.blocks), prob.slots  # idx: (n_blocks, 4) column or -1
     if len(prob.names) == ng:
         return x, 0
     on = idx >= 0
     cols = np.where(on, idx, ng)
     x = np.clip(np.asarray(x, float), prob.lb, prob.ub)
-    r = prob.residuals(x)
-    f, lam, live, nfev = _per_block_objective(prob, r), np.full(nb, 1e-3), np.ones(nb, bool), 1
+    if state is None:
+        f, lam, nfev = _per_block_objective(prob, prob.residuals(x)), np.full(nb, 1e-3), 1
+    else:
+        (f, lam), nfev = (np.array(a, float) for a in state), 0
+    live = np.ones(nb, bool)
     eye = np.eye(len(NUISANCE_NAMES))
-    for _ in range(max_iter):
+    for it in range(max_iter):
         if not live.any():
             break
+        if live.sum() <= SHRINK * nb:
+            sub, sub_cols = prob.restrict(live)
+            xs, n = _nuisance_newton(sub, x[sub_cols], tol, max_iter - it, (f[live], lam[live]))
+            x[sub_cols] = xs
+            return x, nfev + n
         _f, g, H = _hessian(prob, x, nuisance_only=True)
         nfev += 2 + 2 * len(prob.nuisance_groups) * (1 + len(prob.nuisance_groups))
         Hb, gb, xb = H[cols[:, :, None], cols[:, None, :]], g[cols], x[cols]
@@ -529,12 +570,9 @@ def _nuisance_newton(prob: JointProblem, x: np.ndarray, tol: float, max_iter: in
             sel = on & (tried & ok)[:, None]
             x_new = x.copy()
             x_new[idx[sel]] = np.clip(xb[sel] + step[sel], prob.lb[idx[sel]], prob.ub[idx[sel]])
-            r_new = prob.residuals(x_new)
             nfev += 1
-            f_new = _per_block_objective(prob, r_new)
+            f_new = _per_block_objective(prob, prob.residuals(x_new))
             better = tried & ok & (f_new < f)
-            take = np.concatenate([better[prob.gi], better[prob.owner]])
-            r = np.where(take, r_new, r)
             x[ng:] = np.where(better[prob.owner], x_new[ng:], x[ng:])
             gain = np.where(better, f - f_new, 0.0)
             f = np.where(better, f_new, f)

@@ -31,6 +31,7 @@ __all__ = [
     "coherence_term",
     "radial_profile",
     "boost",
+    "boost_unchecked",
     "enhancement",
     "self_consistent_speed",
     "circular_speed",
@@ -70,34 +71,60 @@ def _positive(name: str, x, unit) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- factors
+# Each factor is written once, as a function of plain float arrays already in the module's units
+# (``_velocity`` ... ``_profile``); the public functions check and convert their inputs, then call it.
+def _velocity(v):
+    return (v / C_KMS) ** 2
+
+
+def _source(s, params: Params):
+    return (s / params.sigma_ref) ** params.eps
+
+
+def _coherence(v, s, params: Params):
+    return (v / s) ** (params.gamma * params.alpha)
+
+
+def _profile(x, n: float) -> np.ndarray:
+    # beyond x = 1 use the equivalent form x^-1 (1 + x^-n)^(-1/n): no overflow of x**n far out.
+    # Each form is evaluated only where it is used (a fractional power costs tens of ns per element,
+    # and the joint fit evaluates F some 10^5 times).
+    x = np.asarray(x, float)
+    out = np.empty_like(x)
+    near = x <= 1.0
+    out[near] = (1.0 + x[near] ** n) ** (-1.0 / n)
+    far = x[~near]
+    out[~near] = (1.0 + far**-n) ** (-1.0 / n) / far
+    return out
+
+
 def velocity_term(v_c) -> np.ndarray:
     """(v_c/c)^2, dimensionless. v_c in km/s (>= 0); c from astropy.constants."""
-    v = _nonneg("v_c", v_c, KM_S)
-    return (v / C_KMS) ** 2
+    return _velocity(_nonneg("v_c", v_c, KM_S))
 
 
 def source_density_term(Sigma, params: Params = Params()) -> np.ndarray:
     """(Sigma/Sigma_ref)^eps, dimensionless. Sigma in Msun/pc^2 (>= 0). Zero at Sigma = 0 when eps > 0."""
-    s = _nonneg("Sigma", Sigma, MSUN_PC2)
-    return (s / params.sigma_ref) ** params.eps
+    return _source(_nonneg("Sigma", Sigma, MSUN_PC2), params)
 
 
 def coherence_term(v_c, sigma_v, params: Params = Params()) -> np.ndarray:
     """N_coh^alpha = (v_c/sigma_v)^(gamma*alpha), dimensionless. v_c >= 0, sigma_v > 0, both km/s."""
-    v = _nonneg("v_c", v_c, KM_S)
-    s = _positive("sigma_v", sigma_v, KM_S)
-    return (v / s) ** (params.gamma * params.alpha)
+    return _coherence(_nonneg("v_c", v_c, KM_S), _positive("sigma_v", sigma_v, KM_S), params)
 
 
 def radial_profile(R, params: Params = Params()) -> np.ndarray:
     """f(R/ell0) = (1 + (R/ell0)^n)^(-1/n), dimensionless; R in kpc (>= 0). f(0) = 1, f ~ ell0/R far out."""
-    x = _nonneg("R", R, u.kpc) / params.ell0
-    n = params.n
-    # beyond x = 1 use the equivalent form x^-1 (1 + x^-n)^(-1/n): no overflow of x**n far out
-    inner = (1.0 + np.minimum(x, 1.0) ** n) ** (-1.0 / n)
-    with np.errstate(divide="ignore"):
-        outer = (1.0 + np.maximum(x, 1.0) ** -n) ** (-1.0 / n) / np.maximum(x, 1.0)
-    return np.where(x <= 1.0, inner, outer)
+    return _profile(_nonneg("R", R, u.kpc) / params.ell0, params.n)
+
+
+def boost_unchecked(R, v_c, sigma_v, Sigma, params: Params) -> np.ndarray:
+    """``boost`` without its input checks, for fitting loops that evaluate F ~10^5 times on inputs they
+    have checked themselves: R [kpc], v_c [km/s], Sigma [Msun/pc^2] finite float arrays >= 0, sigma_v
+    [km/s] finite and > 0, no Quantities. Other inputs give undefined results (NaN, inf), not errors."""
+    return params.chi0 * (
+        _velocity(v_c) * _source(Sigma, params) * _coherence(v_c, sigma_v, params) * _profile(R / params.ell0, params.n)
+    )
 
 
 def boost(R, v_c, sigma_v, Sigma, params: Params = Params()) -> np.ndarray:
@@ -106,12 +133,9 @@ def boost(R, v_c, sigma_v, Sigma, params: Params = Params()) -> np.ndarray:
     Use this rather than ``enhancement(...) - 1`` when F - 1 is tiny (Solar System: ~1e-12 and below),
     where forming 1 + x in double precision would keep only a few digits of x.
     """
-    return params.chi0 * (
-        velocity_term(v_c)
-        * source_density_term(Sigma, params)
-        * coherence_term(v_c, sigma_v, params)
-        * radial_profile(R, params)
-    )
+    v = _nonneg("v_c", v_c, KM_S)
+    s = _nonneg("Sigma", Sigma, MSUN_PC2)
+    return boost_unchecked(_nonneg("R", R, u.kpc), v, _positive("sigma_v", sigma_v, KM_S), s, params)
 
 
 def enhancement(R, v_c, sigma_v, Sigma, params: Params = Params()) -> np.ndarray:

@@ -271,3 +271,51 @@ def test_joint_fit_record_and_bad_input():
         jointfit.JointProblem(blocks, free=("log10_A",), model="newton")
     with pytest.raises(InputError, match="nuisance"):
         jointfit.sparc_blocks(_sample(THREE[:1]), nuisance="some")
+
+
+# --------------------------------------------------------------------------- speed-ups that change no number
+def test_restricted_problem_gives_each_blocks_values_bit_for_bit():
+    """``JointProblem.restrict`` keeps the globals and the kept galaxies' nuisance columns: each kept
+    galaxy's residuals and prior terms are the full problem's, exactly (galaxies are independent at fixed
+    globals), whatever the nuisance values."""
+    blocks = jointfit.sparc_blocks(_sample(THREE + ("UGC02953",)), SparcOptions(), "full")
+    prob = jointfit.JointProblem(blocks)
+    keep = np.array([False, True, False, True])
+    sub, cols = prob.restrict(keep)
+    assert [b.name for b in sub.blocks] == [blocks[1].name, blocks[3].name]
+    assert [prob.names[c] for c in cols] == sub.names
+    rng = np.random.default_rng(5)
+    for _ in range(5):
+        x = prob.start(Params(chi0=10 ** rng.uniform(4, 9), ell0=10 ** rng.uniform(-1, 3), eps=0.0))
+        x[prob.n_global :] += rng.normal(0, 0.3, x.size - prob.n_global)
+        r, rs = prob.residuals(x), sub.residuals(x[cols])
+        kept_rows = np.concatenate([keep[prob.gi], keep[prob.owner]])
+        assert np.array_equal(r[kept_rows], rs)
+
+
+def test_nuisance_newton_on_the_moving_galaxies_alone_changes_no_number(monkeypatch):
+    """Going on with the galaxies still moving alone (``SHRINK``) gives the nuisance solution of never
+    doing so, bit for bit, at a CMSI point with a boost of order one."""
+    blocks = jointfit.sparc_blocks(_sample(MOCK + THREE), SparcOptions(), "full")
+    prob = jointfit.JointProblem(blocks)
+    x0 = prob.start(Params(chi0=3e7, ell0=10.0, eps=0.0, alpha=0.5))
+    calls = []
+    restrict = jointfit.JointProblem.restrict
+    monkeypatch.setattr(jointfit.JointProblem, "restrict", lambda self, keep: calls.append(1) or restrict(self, keep))
+    x_shrink, _ = jointfit._nuisance_newton(prob, x0.copy(), 1e-10)
+    assert calls  # the restriction was taken
+    monkeypatch.setattr(jointfit, "SHRINK", 0.0)
+    x_all, _ = jointfit._nuisance_newton(prob, x0.copy(), 1e-10)
+    assert np.array_equal(x_shrink, x_all)
+    assert not np.array_equal(x_all[prob.n_global :], x0[prob.n_global :])  # it moved
+
+
+def test_unchecked_boost_equals_the_checked_one_and_the_check_still_names_the_input():
+    """``kernel.boost_unchecked`` (the fits' path) gives ``kernel.boost``'s numbers exactly; ``boost``
+    still refuses a NaN, naming the argument."""
+    rng = np.random.default_rng(11)
+    R, vc, S = 10 ** rng.uniform(-2, 2.5, 300), rng.uniform(0, 400, 300), rng.uniform(0, 2e3, 300)
+    for p in (Params(), Params(chi0=1e7, eps=0.3, ell0=2.0, n=1.3), Params(ell0=1e9, eps=0.0, alpha=0.0)):
+        assert np.array_equal(kernel.boost(R, vc, 10.0, S, p), kernel.boost_unchecked(R, vc, 10.0, S, p))
+    with pytest.raises(InputError, match="Sigma"):
+        kernel.boost(R, vc, 10.0, np.where(R > 1, np.nan, S), Params())
