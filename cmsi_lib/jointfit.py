@@ -49,7 +49,7 @@ import time
 from collections.abc import Mapping, Sequence
 
 import numpy as np
-from scipy import optimize, sparse
+from scipy import linalg, optimize, sparse
 
 from . import kernel, models, sparc
 from .curves import signed_sqrt, signed_square
@@ -674,7 +674,7 @@ def _newton(prob: JointProblem, x0: np.ndarray, tol: float, max_iter: int, atol:
             except np.linalg.LinAlgError:
                 lam *= 4.0
                 continue
-            step = np.clip(-np.linalg.solve(L.T, np.linalg.solve(L, gm)), -caps[move], caps[move])
+            step = np.clip(-linalg.cho_solve((L, True), gm, check_finite=False), -caps[move], caps[move])
             x_new = x.copy()
             x_new[move] += step
             x_new = np.clip(x_new, prob.lb, prob.ub)
