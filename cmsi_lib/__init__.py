@@ -20,6 +20,9 @@ Modules (one concern each; imports run one way, from the top of this list down):
                   milky_way.analyse, survey.run_survey (read back as results.SurveyResult),
                   atlas.atlas_page, clusters.analyse
                   (milky_way_fit, projection: their numerics)
+    jointfit      the joint MAP of CMSI's globals with every galaxy's nuisance; joint_survey: it as a
+                  stage; posterior: NUTS (JAX, NumPyro), posterior_stage: that stage's key and results
+                  read without JAX; injection, comparison, log_slope: power, fair comparison, slopes
     claims        the seed's quantitative claims recomputed (a registry over one Assumptions record)
     audit         the derivation chapters' checks, and running them headless
     runner        the per-galaxy papermill pages: cached, parallel (Dask), atomic. Knows no physics.

@@ -58,11 +58,28 @@ import time
 
 import numpy as np
 
-from . import joint_survey, jointfit, rar, sparc, stages
+from . import joint_survey, jointfit, rar, stages
 from .errors import InputError
 from .fitting import UPS_BUL_PRIOR, UPS_DISK_PRIOR
 from .options import SparcOptions
 from .params import Params
+from .posterior_stage import (
+    CMSI_PRIORS,
+    DATA_FILES,
+    ESS_MIN,
+    GAS_SIGMA,
+    MODULES,
+    R_HAT_MAX,
+    RAR_PRIOR,
+    RUNS,
+    STAGE,
+    PosteriorOptions,
+    cached_stage,
+    converged,
+    globals_converged,
+    json_entry,
+    stage_inputs,
+)
 from .units import ACCEL_SI_PER_KMS2_KPC, C_KMS
 
 #: host devices requested from XLA when this module imports jax first: one per chain of the default
@@ -107,77 +124,21 @@ __all__ = [
     "MODULES",
     "DATA_FILES",
     "posterior_stage",
+    "cached_stage",
+    "R_HAT_MAX",
+    "ESS_MIN",
+    "converged",
+    "globals_converged",
+    "json_entry",
     "load_samples",
     "load_posterior",
 ]
 
-#: uniform priors of the CMSI globals: name -> (low, high). log10_A [dex, A in (Msun/pc^2)^-eps]: F - 1
-#: from ~1e-20 to far above 1 at SPARC's v_c/c ~ 1e-4..1e-3; gamma_alpha and eps >= 0 (the domain of
-#: ``Params``) up to beyond the joint MAP's largest local optimum (4.2, 3.8); log10 ell0 [log10 kpc]:
-#: from 1e-4 kpc (f = ell0/R everywhere) to 1e12 kpc (f = 1 everywhere)
-CMSI_PRIORS = {"log10_A": (-15.0, 15.0), "gamma_alpha": (0.0, 6.0), "log10_ell0": (-4.0, 12.0), "eps": (0.0, 5.0)}
-#: uniform prior of log10 g_dagger [log10 m/s^2] (the bounds of ``models.RAR``: 1e-12..1e-8 m/s^2)
-RAR_PRIOR = (-12.0, -8.0)
 _NUISANCE_SITES = ("z_ups_disk", "z_ups_bul", "z_D", "z_inc")
-#: the posteriors of the stage (module docstring)
-RUNS = ("cmsi", "cmsi_gas", "rar")
-#: the Sigma definition of the "cmsi_gas" run (``sparc.SIGMA_DEFINITIONS``)
-GAS_SIGMA = "stellar+gas"
 #: where a corner start puts gamma_alpha and eps: this fraction of their box above its low edge (the
 #: corner has them on it, where the sampler's unconstrained coordinate is -infinity)
 EDGE_START = 1e-4
 _EDGE = 0.01  # a sample within this fraction of the box width of an edge counts as "at the edge"
-
-
-@dataclasses.dataclass(frozen=True)
-class PosteriorOptions:
-    """How the posterior is sampled. chains: number of chains (dispersed starts); warmup, samples: NUTS
-    iterations per chain (adaptation, then kept); seed: PRNG seed; target_accept: NUTS' target
-    acceptance probability; max_tree_depth: at most 2^depth leapfrog steps per iteration; init_radius:
-    starts uniform in (-r, r) in unconstrained space; thin: keep every thin-th sample in the stored
-    table; n: the fixed shape index of f; priors: the CMSI box (tuple of (name, low, high), see
-    ``CMSI_PRIORS``); rar_prior: (low, high) of log10 g_dagger [log10 m/s^2]."""
-
-    chains: int = 4
-    warmup: int = 400
-    samples: int = 400
-    seed: int = 0
-    target_accept: float = 0.8
-    max_tree_depth: int = 8
-    init_radius: float = 2.0
-    thin: int = 4
-    n: float = 2.0
-    priors: tuple = tuple((k, *v) for k, v in CMSI_PRIORS.items())
-    rar_prior: tuple = RAR_PRIOR
-
-    def __post_init__(self):
-        for name, lo in (("chains", 1), ("warmup", 1), ("samples", 1), ("max_tree_depth", 1), ("thin", 1)):
-            v = getattr(self, name)
-            if not (isinstance(v, int) and v >= lo):
-                raise InputError(f"posterior option {name} = {v!r}: must be an integer >= {lo}")
-        if not 0.0 < self.target_accept < 1.0:
-            raise InputError(f"posterior option target_accept = {self.target_accept!r}: must be in (0, 1)")
-        if not (math.isfinite(self.n) and self.n > 0) or not self.init_radius > 0:
-            raise InputError(f"posterior options n = {self.n!r}, init_radius = {self.init_radius!r}: must be > 0")
-        names = [p[0] for p in self.priors]
-        if sorted(names) != sorted(CMSI_PRIORS):
-            raise InputError(f"posterior option priors names {names}: must be exactly {list(CMSI_PRIORS)}")
-        for name, lo, hi in self.priors:
-            floor = 0.0 if name in ("gamma_alpha", "eps") else -math.inf
-            if not (math.isfinite(lo) and math.isfinite(hi) and floor <= lo < hi):
-                raise InputError(f"prior of {name}: ({lo!r}, {hi!r}) must be finite with {floor} <= low < high")
-        lo, hi = self.rar_prior
-        if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
-            raise InputError(f"rar_prior = {self.rar_prior!r}: must be finite (low, high), low < high")
-
-    def prior(self, name: str) -> tuple[float, float]:
-        return next((lo, hi) for n, lo, hi in self.priors if n == name)
-
-    def as_dict(self) -> dict:
-        d = dataclasses.asdict(self)
-        d["priors"] = [list(p) for p in self.priors]
-        d["rar_prior"] = list(self.rar_prior)
-        return d
 
 
 # --------------------------------------------------------------------------- data
@@ -610,17 +571,6 @@ def _rhat(x: np.ndarray) -> float:
     return float(az.rhat(az.convert_to_dataset(x[None] if x.ndim == 1 else x))["x"])
 
 
-#: the modules the stage runs (their sources enter its key) and the data files it reads
-MODULES = ("cmsi_lib.posterior",)
-DATA_FILES = (sparc.TABLE1_FILE, sparc.TABLE2_FILE)
-STAGE = "posterior"
-
-
-def _stage_inputs(opts: PosteriorOptions, options: SparcOptions) -> dict:
-    return {"posterior": opts.as_dict(), "options": options.as_dict(), "cuts": dataclasses.asdict(sparc.QualityCuts()),
-            "versions": {"jax": jax.__version__, "numpyro": numpyro.__version__}}  # fmt: skip
-
-
 def _compute(opts: PosteriorOptions, options: SparcOptions):
     """The stage's computation: data, the Newton-only joint MAP (the reference objective), the posteriors
     of ``RUNS``. "cmsi_gas": Sigma = ``GAS_SIGMA``, chains started at that problem's corner MAP."""
@@ -659,7 +609,7 @@ def posterior_stage(opts: PosteriorOptions = PosteriorOptions(), options: SparcO
     ``opts`` and the modelling ``options`` (default ``SparcOptions()``). Returns (result, was_cached, key);
     the thinned draws are the stage's tables cmsi_samples.csv and rar_samples.csv (``load_samples``)."""
     options = SparcOptions() if options is None else options
-    inputs = _stage_inputs(opts, options)
+    inputs = stage_inputs(opts, options)
     res, hit = stages.run_stage(STAGE, inputs, lambda: _compute(opts, options), MODULES, DATA_FILES, force=force)
     return res, hit, stages.stage_key(STAGE, inputs, MODULES, DATA_FILES)
 

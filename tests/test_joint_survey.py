@@ -216,7 +216,8 @@ def test_survey_sample_folder_goes_to_its_own_results(tmp_path, monkeypatch, cap
             "--scheduler", "serial", "--json", "--joint")  # fmt: skip
     status, out, _err = _cli(capsys, *argv)
     doc = json.loads(out)
-    assert status == 0 and doc["joint_fit"] == {"fake": True}
+    assert status == 0 and doc["joint_fit"]["fake"] is True
+    assert "standard cuts only" in doc["joint_fit"]["posterior"]["note"]  # never sampled for a --sample
     assert seen == [(["DDO154", "NGC3198"], "two_gal")]
     summary = json.loads((res / "samples" / "two_gal" / "survey" / "summary.json").read_text())
     assert (summary["sample"], summary["n_galaxies"]) == ("two_gal", 2)
@@ -228,7 +229,7 @@ def test_survey_sample_folder_goes_to_its_own_results(tmp_path, monkeypatch, cap
     assert _cli(capsys, *argv)[0] == 0 and len(seen) == 2
     # without --joint: read from the cache (here: the entry of the changed folder), never computed
     status, out, _err = _cli(capsys, *argv[:-1])
-    assert status == 0 and json.loads(out)["joint_fit"] == {"fake": True} and len(seen) == 2
+    assert status == 0 and json.loads(out)["joint_fit"]["fake"] is True and len(seen) == 2
     (d / "DDO154_rotmod.dat").write_text((d / "DDO154_rotmod.dat").read_text() + "\n")
     status, out, _err = _cli(capsys, *argv[:-1])
     assert status == 0 and "joint_fit" not in json.loads(out) and len(seen) == 2

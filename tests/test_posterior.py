@@ -212,3 +212,68 @@ def test_map_values_finds_the_mode_of_a_known_density():
 
     x_hand = brentq(lambda x: (x - 3.0) / 0.25 - 1.0 / x + 1.0 / (10.0 - x), 0.1, 9.9)
     assert float(v["x"]) == pytest.approx(x_hand, abs=1e-4)
+
+
+# --------------------------------------------------------------------------- the stage read without JAX
+def test_stage_key_versions_are_the_installed_jax_and_numpyro():
+    """The stage key's versions, read from package metadata, are those the imported packages report."""
+    import jax
+    import numpyro
+
+    from cmsi_lib import posterior_stage
+    from cmsi_lib.options import SparcOptions
+
+    v = posterior_stage.stage_inputs(posterior_stage.PosteriorOptions(), SparcOptions())["versions"]
+    assert v == {"jax": jax.__version__, "numpyro": numpyro.__version__}
+
+
+def test_the_command_line_reads_the_posterior_without_importing_jax():
+    """`cmsi survey` reads the posterior stage (posterior_stage) without JAX, which costs seconds to import
+    on every `cmsi` command; the survey stage's key covers neither module."""
+    import subprocess
+    import sys
+
+    from cmsi_lib import stages
+    from cmsi_lib.cli import survey as survey_cli
+
+    code = "import sys, cmsi_lib.cli, cmsi_lib.cli.survey; print(sorted({'jax', 'numpyro'} & set(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+    assert not {"cmsi_lib.posterior", "cmsi_lib.posterior_stage"} & set(stages.module_files(survey_cli.MODULES))
+
+
+def test_convergence_criterion_of_vehtari_et_al():
+    """R-hat below 1.01 and bulk ESS above 400 (Vehtari et al. 2021), over every coordinate or the globals."""
+    from cmsi_lib import posterior_stage as S
+
+    def run(r_hat, ess, g_r_hat=1.0, g_ess=1000.0):
+        glob = {"a": {"r_hat": g_r_hat, "ess_bulk": g_ess}, "b": {"r_hat": 1.0, "ess_bulk": 5000.0}}
+        return {"all_parameters": {"r_hat_max": r_hat, "ess_bulk_min": ess}, "params": glob}
+
+    assert S.converged(run(1.009, 401)) and not S.converged(run(1.011, 401)) and not S.converged(run(1.0, 399))
+    assert S.globals_converged(run(2.0, 10)) and not S.globals_converged(run(1.0, 1e4, g_r_hat=1.02))
+    assert not S.globals_converged(run(1.0, 1e4, g_ess=300.0))
+
+
+@pytest.mark.book  # the posterior stage is computed by `make book`
+def test_survey_json_has_the_posterior_of_the_built_book(capsys):
+    """After `make book`, `cmsi survey --json`'s joint_fit entry carries the cached posterior: each run's
+    16/50/84 percentiles in order, on the joint fit's identical points, and the RAR's g_dagger within
+    the published 1.20e-10 m/s^2 (Li et al. 2018) +- its systematic error."""
+    from cmsi_lib import anchors
+    from cmsi_lib.cli import main
+
+    assert main(["survey", "--json"]) == 0
+    doc = __import__("json").loads(capsys.readouterr().out)
+    post = doc["joint_fit"]["posterior"]
+    assert "note" not in post, post
+    assert set(post["runs"]) == set(P.RUNS)
+    assert (post["n_points"], post["n_galaxies"]) == (doc["joint_fit"]["galaxies"]["n_points"],
+                                                      doc["joint_fit"]["galaxies"]["n_galaxies"])  # fmt: skip
+    for run in post["runs"].values():
+        for q in run["percentiles"].values():
+            lo, mid, hi = q["p16_50_84"]
+            assert lo <= mid <= hi
+    g = post["runs"]["rar"]["derived"]["g_dagger_1e10"][1] * 1e-10
+    ref = anchors.RAR_G_DAGGER_SI.value
+    assert abs(g - ref) < anchors.RAR_G_DAGGER_SYSTEMATIC_SI.value + anchors.RAR_G_DAGGER_SI.tol

@@ -13,9 +13,13 @@ those it wrote), the summary is printed from it in seconds; ``--force`` recomput
 The joint fit (``cmsi_lib.joint_survey``: CMSI's joint MAP with every galaxy's nuisance parameters,
 against Newton on the identical points, and its robustness) follows as a second stage,
 results/stages/joint_fit/, keyed by the options, cuts, sample, data and its own code only: a survey
-rerun at other parameters, models or fit settings reuses it (the survey's key covers the joint fit's
-code too, since this command imports it: an edit of it recomputes both). ``--json`` prints it as "joint_fit";
-``--no-joint`` skips it; ``--force`` recomputes it too.
+rerun at other parameters, models or fit settings reuses it. The survey's own key covers the code of
+``cmsi_lib.survey`` (and what it imports), not this command's: everything this command passes to
+``run_survey`` is in the key's inputs, so an edit of the joint fit or the posterior leaves the survey
+cached. ``--json`` prints the joint fit as "joint_fit", with the cached posterior stage's percentiles
+and convergence diagnostics under "joint_fit"/"posterior" (``posterior_stage.json_entry``; a note
+instead when that stage has not been computed for these settings: ``make book`` computes it);
+``--joint`` computes the joint fit when it is not cached; ``--force`` recomputes it too.
 
     cmsi survey --sample DIR            # a folder of SPARC Rotmod files instead of SPARC
 
@@ -32,7 +36,7 @@ import os
 import sys
 from pathlib import Path
 
-from .. import datafiles, joint_survey, paths, rotmod, sparc, stages
+from .. import datafiles, joint_survey, paths, posterior_stage, rotmod, sparc, stages
 from ..errors import InputError
 from ..options import SparcOptions
 from ..results import survey_dir
@@ -40,7 +44,7 @@ from ..survey import SURVEY_MODELS, run_survey
 from . import params_from_args, print_json, worker_count
 
 #: the modules the survey runs (their sources, and those they import, enter its key)
-MODULES = ("cmsi_lib.survey", "cmsi_lib.cli.survey")
+MODULES = ("cmsi_lib.survey",)
 #: the data files the survey reads (their registry sha256 enter its key)
 DATA_FILES = (sparc.TABLE1_FILE, sparc.TABLE2_FILE)
 
@@ -132,6 +136,19 @@ def load_sample_arg(folder: str) -> tuple[Path, dict]:
 def joint_fit(args, options, cuts, galaxies=None, sample_dir=None) -> tuple[dict, bool]:
     """The joint-fit stage (``joint_survey.joint_fit_stage``) of these options, cuts and sample."""
     return joint_survey.joint_fit_stage(options, cuts, galaxies=galaxies, sample_dir=sample_dir, force=args.force)
+
+
+def posterior_entry(options, cuts, sample_dir) -> dict:
+    """The cached posterior stage as ``posterior_stage.json_entry`` gives it, or {"note": why not}: the stage
+    samples SPARC after the standard cuts (``make book`` computes it for the default options); it is
+    never computed here (minutes)."""
+    if sample_dir is not None or cuts != sparc.QualityCuts():
+        return {"note": "the posterior is sampled for SPARC with the standard cuts only"}
+    res = posterior_stage.cached_stage(options=options)
+    if res is None:
+        return {"note": "not computed for these options (make book computes it for the defaults; the "
+                        "posterior chapter, chapters/sparc/posterior.md, for others)"}  # fmt: skip
+    return posterior_stage.json_entry(res, options)
 
 
 def survey_summary(args, settings: dict) -> tuple[dict, bool]:
@@ -243,6 +260,7 @@ def run(args):
         }
         if joint is not None:
             out["joint_fit"] = joint_survey.json_entry(joint)
+            out["joint_fit"]["posterior"] = posterior_entry(options, cuts, sample_dir)
         print_json(out)
         return 0
     _print_summary(summary)
