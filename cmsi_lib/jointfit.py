@@ -44,6 +44,7 @@ A Milky Way curve enters as a block with fixed baryons (McMillan 2017) and no nu
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import time
 from collections.abc import Mapping, Sequence
@@ -135,10 +136,13 @@ def identifiable(p: Params) -> dict[str, float]:
 
 def _kernel_params(g: Mapping[str, float]) -> Params:
     """A ``Params`` giving the same F as the identifiable values ``g`` (Sigma_ref = 1, alpha = 1)."""
-    return Params(
-        chi0=10.0 ** g["log10_A"], sigma_ref=1.0, eps=g["eps"], gamma=g["gamma_alpha"], alpha=1.0, ell0=g["ell0"],
-        n=g["n"],
-    )  # fmt: skip
+    return _params_at(g["log10_A"], g["eps"], g["gamma_alpha"], g["ell0"], g["n"])
+
+
+@functools.lru_cache(maxsize=256)
+def _params_at(log10_A: float, eps: float, gamma_alpha: float, ell0: float, n: float) -> Params:
+    # cached: the nuisance solves evaluate F 10^4-10^5 times at the same globals (Params is frozen)
+    return Params(chi0=10.0**log10_A, sigma_ref=1.0, eps=eps, gamma=gamma_alpha, alpha=1.0, ell0=ell0, n=n)
 
 
 # --------------------------------------------------------------------------- data blocks
@@ -607,11 +611,12 @@ def _hessian(prob: JointProblem, x: np.ndarray, rel_step: float = 1e-4, nuisance
     nd, ng = len(dirs), 0 if nuisance_only else ng
     steps = [np.where(d >= 0, h[np.maximum(d, 0)], 1.0) for d in dirs]  # per block
 
+    moved = [np.unique(d[d >= 0]) for d in dirs]  # the columns each direction moves
+
     def fb(*moves):  # per-block objective at c + sum of sign * h along the given directions
         y = c.copy()
         for d, sign in moves:
-            cols = np.unique(dirs[d][dirs[d] >= 0])
-            y[cols] += sign * h[cols]
+            y[moved[d]] += sign * h[moved[d]]
         return _per_block_objective(prob, prob.residuals(y))
 
     f0 = fb()
