@@ -51,6 +51,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 from scipy import linalg, optimize, sparse
+from threadpoolctl import threadpool_limits
 
 from . import kernel, models, sparc
 from .curves import signed_sqrt, signed_square
@@ -118,6 +119,10 @@ PIVOT_SIGMA, PIVOT_COHERENCE = 50.0, 10.0
 _PIVOT = (math.log10(PIVOT_SIGMA), math.log10(PIVOT_COHERENCE))
 _LOWER = {"gamma_alpha": 0.0, "eps": 0.0}
 _PENALTY = 1e4  # data residual where the model has no value (as in ``fitting``)
+#: BLAS threads in a joint fit: its dense matrices are at most a few hundred square, where one thread is
+#: as fast as several on an idle machine and several times faster on a busy one (the threads of
+#: OpenBLAS spin against the other processes; benchmarks/jointfit.md)
+BLAS_THREADS = 1
 
 
 def identifiable(p: Params) -> dict[str, float]:
@@ -857,8 +862,9 @@ def joint_map(
         if fit.galaxies != [b.name for b in blocks] or len(fit.x) - len(fit.free) != len(prob.names) - prob.n_global:
             raise InputError("nuisance_starts must be JointFits on the same blocks with the same nuisance parameters")
         nus.append(fit.x[len(fit.free) :])
-    x, status, message, nfev = _solve(prob, x0, method, tol, max_iter, nus)
-    return _result(prob, x, status, message, nfev, start, method, laplace, time.perf_counter() - t0)
+    with threadpool_limits(limits=BLAS_THREADS, user_api="blas"):
+        x, status, message, nfev = _solve(prob, x0, method, tol, max_iter, nus)
+        return _result(prob, x, status, message, nfev, start, method, laplace, time.perf_counter() - t0)
 
 
 def _in_limit(prob: JointProblem, x) -> np.ndarray:

@@ -319,3 +319,22 @@ def test_unchecked_boost_equals_the_checked_one_and_the_check_still_names_the_in
         assert np.array_equal(kernel.boost(R, vc, 10.0, S, p), kernel.boost_unchecked(R, vc, 10.0, S, p))
     with pytest.raises(InputError, match="Sigma"):
         kernel.boost(R, vc, 10.0, np.where(R > 1, np.nan, S), Params())
+
+
+def test_joint_map_runs_on_one_blas_thread_and_restores_the_setting(monkeypatch):
+    """The fit's dense algebra runs with ``BLAS_THREADS`` OpenBLAS threads (threadpoolctl), and the
+    process's own setting is back afterwards."""
+    from threadpoolctl import threadpool_info
+
+    before = [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+    seen = []
+    solve = jointfit._solve
+
+    def spy(*a, **k):
+        seen.extend(i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas")
+        return solve(*a, **k)
+
+    monkeypatch.setattr(jointfit, "_solve", spy)
+    jointfit.joint_map(jointfit.sparc_blocks(_sample(("DDO154",)), SparcOptions(), "full"), model="newton")
+    assert seen and set(seen) == {jointfit.BLAS_THREADS}
+    assert [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"] == before
