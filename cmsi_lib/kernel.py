@@ -133,9 +133,10 @@ def boost(R, v_c, sigma_v, Sigma, params: Params = Params()) -> np.ndarray:
     Use this rather than ``enhancement(...) - 1`` when F - 1 is tiny (Solar System: ~1e-12 and below),
     where forming 1 + x in double precision would keep only a few digits of x.
     """
-    v = _nonneg("v_c", v_c, KM_S)
+    v = _nonneg("v_c", v_c, KM_S)  # checked in the order the factors come: v_c, Sigma, sigma_v, R
     s = _nonneg("Sigma", Sigma, MSUN_PC2)
-    return boost_unchecked(_nonneg("R", R, u.kpc), v, _positive("sigma_v", sigma_v, KM_S), s, params)
+    sv = _positive("sigma_v", sigma_v, KM_S)
+    return boost_unchecked(_nonneg("R", R, u.kpc), v, sv, s, params)
 
 
 def enhancement(R, v_c, sigma_v, Sigma, params: Params = Params()) -> np.ndarray:
