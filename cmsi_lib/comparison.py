@@ -19,6 +19,15 @@ Definitions (the chapter chapters/sparc/comparison.md states them too):
   (and the largest difference from the stored AIC/BIC is reported). delta-AIC/BIC are taken
   against a reference: ``"best"`` (the lowest value of the compared models, per galaxy) or a
   model name (e.g. ``"newton"``).
+* Joint MAPs (``joint_totals``; the "joint_fit" stage, ``joint_survey``): CMSI's identifiable globals
+  (log10_A, gamma_alpha, ell0, eps) fitted with every galaxy's nuisance parameters under the same priors
+  with no box, and Newton through the same machinery, are totalled over the common sample's galaxies from
+  the stage's per-galaxy chi2 and chi2_prior, after checking that its points are the survey's there
+  (``joint_points_check``). k: the galaxies' free nuisance parameters, plus CMSI's free globals counted
+  once; BIC: k_g ln n_g per galaxy for its own, n_globals ln N for the globals (N: the common sample's
+  points). Totals only: the shared globals' penalty and their fit belong to the whole sample, not to a
+  galaxy, so a per-galaxy delta-AIC of a joint fit is not defined. The globals were fitted on the joint
+  fit's whole sample (after the standard cuts), which is larger than the common sample.
 * Per-galaxy chi0: the survey's ``cmsi_chi0`` fits log10 chi0 between the bounds
   ``models.CMSI.FREE_BOUNDS["chi0"]`` = [1, 1e13] with no prior term: a flat prior in log10 chi0.
   The log-normal prior adds ((log10 chi0 - mu)/sigma)^2 to the objective chi2 + chi2_prior
@@ -71,6 +80,9 @@ __all__ = [
     "deltas",
     "preferences",
     "totals",
+    "joint_points_check",
+    "joint_totals",
+    "joint_verdict",
     "chi0_profiles",
     "chi0_profiles_stage",
     "survey_sample",
@@ -221,11 +233,13 @@ def preferences(values, models_: Sequence[str], tol: float = 1e-6) -> dict:
     return out
 
 
-def totals(crit: Mapping) -> list[dict]:
+def totals(crit: Mapping, extra: Sequence[Mapping] = ()) -> list[dict]:
     """Per model on the common sample: galaxies, points, total chi2, chi2_prior, k, AIC, BIC, and
-    the totals' differences from the lowest total (delta_aic_total, delta_bic_total)."""
+    the totals' differences from the lowest total (delta_aic_total, delta_bic_total). ``extra``: further
+    rows with the same keys but the deltas (e.g. ``joint_totals``'s, on the same points), appended after
+    the models' and taken into the lowest totals."""
     aic, bic = crit["aic"].sum(axis=1), crit["bic"].sum(axis=1)
-    return [
+    rows = [
         {
             "model": m,
             "n_galaxies": len(crit["galaxies"]),
@@ -235,11 +249,105 @@ def totals(crit: Mapping) -> list[dict]:
             "k_total": int(crit["k"][i].sum()),
             "aic_total": float(aic[i]),
             "bic_total": float(bic[i]),
-            "delta_aic_total": float(aic[i] - aic.min()),
-            "delta_bic_total": float(bic[i] - bic.min()),
         }
         for i, m in enumerate(crit["models"])
     ]
+    for r in extra:
+        if (r["n_galaxies"], r["n_points"]) != (len(crit["galaxies"]), int(crit["n"].sum())):
+            raise InputError(f"totals: row {r['model']!r} is not on the common sample's galaxies and points")
+        rows.append(dict(r))
+    lo_aic, lo_bic = min(r["aic_total"] for r in rows), min(r["bic_total"] for r in rows)
+    for r in rows:
+        r["delta_aic_total"], r["delta_bic_total"] = r["aic_total"] - lo_aic, r["bic_total"] - lo_bic
+    return rows
+
+
+# --------------------------------------------------------------------------- the joint MAPs on the common sample
+def joint_points_check(table: Mapping, common: CommonSample, radii: Mapping | None = None,
+                       n_nuisance: Mapping | None = None) -> dict:  # fmt: skip
+    """Are a joint MAP's points those of the survey on the common sample? ``table``: the joint fit's
+    per-galaxy columns (``joint_survey.per_galaxy``: galaxy, n_points, n_nuisance, optionally R_kpc).
+    For every galaxy of ``common``: it is in the table, with ``common.n_points`` points; with ``radii``
+    (galaxy -> the survey's fitted radii at SPARC's distance [kpc]) and the table's R_kpc, the radii are
+    equal; with ``n_nuisance`` (galaxy -> the survey's free nuisance count) the counts are equal.
+    Raises InputError naming every galaxy that differs; returns {"n_galaxies", "n_points" (the common
+    sample's), "n_joint_galaxies", "n_joint_points" (the joint fit's), "radii_checked"}."""
+    at = {str(g): i for i, g in enumerate(table["galaxy"])}
+    check_r = radii is not None and "R_kpc" in table
+    bad = []
+    for g in common.galaxies:
+        i = at.get(g)
+        if i is None:
+            bad.append(f"{g}: not in the joint fit")
+            continue
+        n = int(table["n_points"][i])
+        if n != common.n_points[g]:
+            bad.append(f"{g}: {n} points in the joint fit, {common.n_points[g]} in the survey")
+        elif check_r and not np.array_equal(np.asarray(table["R_kpc"][i], float), np.asarray(radii[g], float)):
+            bad.append(f"{g}: the same number of points at different radii")
+        if n_nuisance is not None and int(table["n_nuisance"][i]) != int(n_nuisance[g]):
+            bad.append(f"{g}: {table['n_nuisance'][i]} free nuisance parameters in the joint fit, {n_nuisance[g]} "
+                       "in the survey")  # fmt: skip
+    if bad:
+        raise InputError("the joint fit's points differ from the survey's on the common sample: " + "; ".join(bad))
+    return {"n_galaxies": len(common.galaxies), "n_points": common.total_points,
+            "n_joint_galaxies": len(at), "n_joint_points": int(sum(int(n) for n in table["n_points"])),
+            "radii_checked": bool(check_r)}  # fmt: skip
+
+
+def joint_totals(table: Mapping, common: CommonSample, model: str, n_globals: int = 0) -> dict:
+    """A joint MAP's totals on the common sample, as a ``totals`` row (without the deltas), from its
+    per-galaxy columns ``table`` (``joint_survey.per_galaxy``; points checked by ``joint_points_check``).
+    Sums over the common sample's galaxies only; ``n_globals``: the free global parameters the galaxies
+    share (0 for Newton), counted once. With k_g the galaxy's free nuisance parameters, n_g its points
+    and N = sum n_g:
+
+        k   = sum k_g + n_globals
+        AIC = chi2 + chi2_prior + 2 k
+        BIC = chi2 + chi2_prior + sum k_g ln n_g + n_globals ln N
+
+    i.e. ``aic_bic`` galaxy by galaxy for each galaxy's own parameters (the survey rows' definition), and
+    the shared globals once, with the ln of the number of points that inform them."""
+    if not (isinstance(n_globals, int) and n_globals >= 0):
+        raise InputError(f"n_globals = {n_globals!r}: must be an integer >= 0")
+    if not common.galaxies:
+        raise InputError("joint_totals: the common sample has no galaxy")
+    joint_points_check(table, common)
+    at = {str(g): i for i, g in enumerate(table["galaxy"])}
+    idx = [at[g] for g in common.galaxies]
+    chi2, chi2p = (float(sum(float(table[c][i]) for i in idx)) for c in ("chi2", "chi2_prior"))
+    k_g = np.array([int(table["n_nuisance"][i]) for i in idx])
+    n_g = np.array([common.n_points[g] for g in common.galaxies], float)
+    k = int(k_g.sum()) + n_globals
+    return {
+        "model": model,
+        "n_galaxies": len(idx),
+        "n_points": int(n_g.sum()),
+        "chi2_total": chi2,
+        "chi2_prior_total": chi2p,
+        "k_total": k,
+        "k_globals": n_globals,
+        "aic_total": chi2 + chi2p + 2.0 * k,
+        "bic_total": chi2 + chi2p + float(np.sum(k_g * np.log(n_g))) + n_globals * math.log(n_g.sum()),
+    }
+
+
+def joint_verdict(newton: Mapping, cmsi: Mapping) -> str:
+    """One sentence (no final full stop) comparing the joint CMSI MAP's totals with the joint Newton's
+    (``joint_totals`` rows on the same sample): the differences in total AIC and BIC, which model each
+    prefers, and where the difference in chi2 + chi2_prior lies (data or nuisance priors)."""
+    d = {c: cmsi[f"{c}_total"] - newton[f"{c}_total"] for c in ("aic", "bic", "chi2", "chi2_prior")}
+    dk = cmsi["k_total"] - newton["k_total"]
+    pref = {c: "CMSI" if d[c] < 0 else ("Newton" if d[c] > 0 else "neither") for c in ("aic", "bic")}
+    which = (f"both prefer {pref['aic']}" if pref["aic"] == pref["bic"]
+             else f"AIC prefers {pref['aic']}, BIC {pref['bic']}")  # fmt: skip
+    if d["chi2"] > 0 > d["chi2_prior"]:
+        split = (f"its gain is entirely in the nuisance priors (prior chi^2 {d['chi2_prior']:+,.1f}), while the data "
+                 f"chi^2 rises by {d['chi2']:,.1f}")  # fmt: skip
+    else:
+        split = f"data chi^2 {d['chi2']:+,.1f}, prior chi^2 {d['chi2_prior']:+,.1f}"
+    return (f"On the common sample the joint CMSI MAP changes the total AIC by {d['aic']:+,.1f} and the total BIC "
+            f"by {d['bic']:+,.1f} against Newton fitted the same way (k {dk:+d}): {which}; {split}")  # fmt: skip
 
 
 # --------------------------------------------------------------------------- per-galaxy chi0 profiles

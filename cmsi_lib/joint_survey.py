@@ -26,6 +26,11 @@ is unchanged by it; objective + normalisation compares the values of s (a grid p
 
 S/N of a galaxy (``signal_to_noise``): sqrt(sum over its fitted points of (V_obs / e_V)^2).
 
+Per galaxy (``per_galaxy``): the record of the sample with the nuisance free (result["galaxies"]) holds
+"per_galaxy", each galaxy's chi^2 (data), chi^2 (its nuisance priors), points, free nuisance parameters
+and fitted radii at CMSI's MAP, and its "newton" entry the same (without the radii) at Newton's, so that
+the comparison chapter can total the joint fits over its common sample (``comparison.joint_totals``).
+
 Units: speeds km/s, R kpc, ell0 kpc; objective = chi^2 (data) + chi^2 (nuisance priors).
 """
 
@@ -59,6 +64,7 @@ __all__ = [
     "highest_sn",
     "leave_out",
     "nuisance_pulls",
+    "per_galaxy",
     "params_of",
     "corner_fit",
     "corner_gradient",
@@ -141,12 +147,39 @@ def leave_out(blocks, name: str) -> list[jf.Block]:
     return [b for b in blocks if b.name != name]
 
 
+def _problem(fit: jf.JointFit, blocks) -> jf.JointProblem:
+    """The ``jointfit.JointProblem`` of ``fit`` on ``blocks`` (its free and fixed globals, model, v_c mode)."""
+    return jf.JointProblem(blocks, free=fit.free, fixed=params_of(fit.globals) if fit.globals else Params(),
+                           model=fit.model, vc_mode=fit.vc_mode)  # fmt: skip
+
+
 def nuisance_pulls(fit: jf.JointFit, blocks) -> np.ndarray:
     """Each fitted nuisance parameter's distance from its prior centre in prior widths (the prior
     pseudo-residuals at the MAP; log10 Ups in dex widths, D and Inc in their own)."""
-    prob = jf.JointProblem(blocks, free=fit.free, fixed=params_of(fit.globals) if fit.globals else Params(),
-                           model=fit.model, vc_mode=fit.vc_mode)  # fmt: skip
-    return prob.prior_residuals(fit.x)
+    return _problem(fit, blocks).prior_residuals(fit.x)
+
+
+def per_galaxy(fit: jf.JointFit, blocks, radii: bool = False) -> dict:
+    """Each galaxy's share of the joint MAP ``fit`` on ``blocks`` (the blocks it was fitted on), as JSON
+    columns in block order: galaxy, n_points, n_nuisance (its free nuisance parameters, ``Block.free``),
+    chi2 (its data residuals (V_obs - V_model)/e_V squared and summed, at the fit's x) and chi2_prior (its
+    nuisance priors' pseudo-residuals squared and summed: ``jointfit.JointProblem.gi`` and ``owner`` assign
+    the rows); with ``radii`` also R_kpc, its fitted radii at SPARC's distance [kpc]. Summed over the
+    galaxies, chi2 and chi2_prior are the fit's (up to rounding)."""
+    if fit.galaxies != [b.name for b in blocks]:
+        raise InputError("per_galaxy: the fit was not made on these blocks (its galaxies differ)")
+    prob = _problem(fit, blocks)
+    r, nb, nd = prob.residuals(fit.x), len(prob.blocks), prob.n_data
+    out = {
+        "galaxy": [b.name for b in prob.blocks],
+        "n_points": [b.n_points for b in prob.blocks],
+        "n_nuisance": [len(b.free) for b in prob.blocks],
+        "chi2": np.bincount(prob.gi, r[:nd] ** 2, nb).tolist(),
+        "chi2_prior": np.bincount(prob.owner, r[nd:] ** 2, nb).tolist(),
+    }
+    if radii:
+        out["R_kpc"] = [b.R.tolist() for b in prob.blocks]
+    return out
 
 
 def params_of(g: dict) -> Params:
@@ -239,6 +272,8 @@ def _galaxy_fits(sample, options) -> tuple[dict, dict]:
     newton = _newton(blocks, options, [cmsi, corner])
     pulls = {"cmsi": _pull_counts(cmsi, blocks), "newton": _pull_counts(newton, blocks)}
     out = {"galaxies": _record(cmsi, newton, {"starts": info, "pulls": pulls})}
+    out["galaxies"]["per_galaxy"] = per_galaxy(cmsi, blocks, radii=True)
+    out["galaxies"]["newton"]["per_galaxy"] = per_galaxy(newton, blocks)
     out["eps_continuity"] = eps_continuity(sample, blocks, newton, options, corner.globals["log10_A"])
     fixed_blocks = jf.sparc_blocks(sample, options, "none")
     newton_f = jf.joint_map(fixed_blocks, model="newton", options=options)

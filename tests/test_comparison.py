@@ -231,3 +231,78 @@ def test_hierarchical_lognormal_recovers_the_population():
     assert h["mu"] == pytest.approx(np.mean(xs), abs=0.05)
     assert h["sigma"] == pytest.approx(np.std(xs), abs=0.05)
     assert h["at_bound"] == []
+
+
+# --------------------------------------------------------------------------- joint MAPs on the common sample
+def _joint_table():
+    """Three galaxies of a joint fit; the common sample holds two of them (A: 10 points, D: 5)."""
+    return {"galaxy": ["A", "X", "D"], "n_points": [10, 3, 5], "n_nuisance": [4, 2, 3],
+            "chi2": [12.0, 100.0, 7.5], "chi2_prior": [0.5, 9.0, 1.0],
+            "R_kpc": [list(range(1, 11)), [1, 2, 3], [1, 2, 3, 4, 5]]}  # fmt: skip
+
+
+_COMMON = C.CommonSample(("newton",), ("A", "D"), {"A": 10, "D": 5}, {})
+
+
+def test_joint_totals_by_hand():
+    """Over A and D only (X is not in the common sample): chi2 19.5, prior 1.5, k = 4 + 3 (+ 4 globals);
+    AIC = 21 + 2k; BIC = 21 + 4 ln 10 + 3 ln 5 (+ 4 ln 15 for the globals, counted once)."""
+    t = _joint_table()
+    newton = C.joint_totals(t, _COMMON, "joint_newton")
+    assert (newton["n_galaxies"], newton["n_points"], newton["k_total"]) == (2, 15, 7)
+    assert (newton["chi2_total"], newton["chi2_prior_total"]) == (19.5, 1.5)
+    assert newton["aic_total"] == pytest.approx(21.0 + 14.0)
+    assert newton["bic_total"] == pytest.approx(21.0 + 4 * math.log(10) + 3 * math.log(5))
+    cmsi = C.joint_totals(t, _COMMON, "joint_cmsi", n_globals=4)
+    assert cmsi["k_total"] == 11 and cmsi["aic_total"] == pytest.approx(21.0 + 22.0)
+    assert cmsi["bic_total"] == pytest.approx(newton["bic_total"] + 4 * math.log(15))
+    # Newton's equals the galaxy-by-galaxy aic_bic summed (no shared parameter)
+    aic, bic = C.aic_bic([12.0, 7.5], [0.5, 1.0], [4, 3], [10, 5])
+    assert (newton["aic_total"], newton["bic_total"]) == pytest.approx((aic.sum(), bic.sum()))
+    with pytest.raises(InputError, match="n_globals"):
+        C.joint_totals(t, _COMMON, "x", n_globals=-1)
+
+
+def test_totals_take_the_joint_rows_into_the_lowest():
+    rows = [_row("A", "newton", chi2=12.0, k=4), _row("D", "newton", n=5, chi2=7.5, k=3)]
+    fits = Table(rows=[list(r.values()) for r in rows], names=list(rows[0]))
+    crit = C.criteria(fits, C.common_sample(fits, ("newton",)))
+    joint = C.joint_totals(_joint_table(), _COMMON, "joint_newton")
+    (alone,) = C.totals(crit)
+    both = C.totals(crit, [joint])
+    assert alone["delta_aic_total"] == 0.0 and [r["model"] for r in both] == ["newton", "joint_newton"]
+    # survey rows (chi2_prior 1 each): (12 + 1 + 8) + (7.5 + 1 + 6) = 35.5; joint: 19.5 + 1.5 + 14 = 35
+    assert both[0]["aic_total"] == pytest.approx(35.5) and both[1]["aic_total"] == pytest.approx(35.0)
+    assert both[0]["delta_aic_total"] == pytest.approx(0.5) and both[1]["delta_aic_total"] == 0.0
+    with pytest.raises(InputError, match="common sample"):
+        C.totals(crit, [joint | {"n_points": 14}])
+
+
+def test_joint_points_check_names_every_mismatch():
+    t = _joint_table()
+    ok = C.joint_points_check(t, _COMMON, radii={"A": np.arange(1, 11), "D": [1, 2, 3, 4, 5]},
+                              n_nuisance={"A": 4, "D": 3})  # fmt: skip
+    assert ok == {"n_galaxies": 2, "n_points": 15, "n_joint_galaxies": 3, "n_joint_points": 18, "radii_checked": True}
+    bad = t | {"n_points": [10, 3, 6]}
+    with pytest.raises(InputError, match="D: 6 points in the joint fit, 5 in the survey"):
+        C.joint_points_check(bad, _COMMON)
+    with pytest.raises(InputError, match="D: 6 points"):
+        C.joint_totals(bad, _COMMON, "joint_newton")
+    missing = C.CommonSample(("newton",), ("A", "B"), {"A": 10, "B": 4}, {})
+    with pytest.raises(InputError, match="B: not in the joint fit"):
+        C.joint_points_check(t, missing)
+    with pytest.raises(InputError, match="A: the same number of points at different radii"):
+        C.joint_points_check(t, _COMMON, radii={"A": np.arange(2, 12), "D": [1, 2, 3, 4, 5]})
+    with pytest.raises(InputError, match="D: 3 free nuisance parameters in the joint fit, 2 in the survey"):
+        C.joint_points_check(t, _COMMON, n_nuisance={"A": 4, "D": 2})
+
+
+def test_joint_verdict_says_where_the_gain_is():
+    newton = {"aic_total": 100.0, "bic_total": 110.0, "chi2_total": 60.0, "chi2_prior_total": 20.0, "k_total": 10}
+    prior_only = {"aic_total": 90.0, "bic_total": 111.0, "chi2_total": 65.0, "chi2_prior_total": 5.0, "k_total": 12}
+    s = C.joint_verdict(newton, prior_only)
+    assert "AIC by -10.0 and the total BIC by +1.0" in s and "(k +2)" in s
+    assert "AIC prefers CMSI, BIC Newton" in s and "entirely in the nuisance priors (prior chi^2 -15.0)" in s
+    both = prior_only | {"bic_total": 95.0, "chi2_total": 50.0}
+    s = C.joint_verdict(newton, both)
+    assert "both prefer CMSI" in s and "data chi^2 -10.0, prior chi^2 -15.0" in s

@@ -2,6 +2,7 @@
 leave-one-out, the stage's cache (reused when unchanged, its key free of the survey's code), and the
 `joint_fit` entry of `cmsi survey --json` on a small subset (fields, identical points across models)."""
 
+import dataclasses
 import json
 import math
 
@@ -239,3 +240,75 @@ def test_survey_sample_must_be_a_folder(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("CMSI_RESULTS_DIR", str(tmp_path / "results"))
     status, _out, err = _cli(capsys, "survey", "--sample", str(tmp_path / "nope"))
     assert status != 0 and "--sample" in err and "not a folder" in err
+
+
+# --------------------------------------------------------------------------- per-galaxy shares of a joint MAP
+@pytest.fixture(scope="module")
+def newton_two():
+    blocks = jointfit.sparc_blocks(_sample(TWO))
+    return blocks, jointfit.joint_map(blocks, model="newton", laplace=False)
+
+
+def test_per_galaxy_chi2_of_one_galaxy_by_hand(newton_two):
+    """NGC3198's chi^2 and prior chi^2 at Newton's joint MAP, from its Block and the fit's nuisance values:
+    v_bar^2 = (D/D0)(g2 + Ups_d d2 + Ups_b b2), V_obs and e_V scaled by sin(Inc0)/sin(Inc); priors
+    log10 Ups ~ N(log10 0.5, 0.1) (0.7 for the bulge), D ~ N(D0, e_D), Inc ~ N(Inc0, e_Inc)."""
+    blocks, fit = newton_two
+    table = js.per_galaxy(fit, blocks, radii=True)
+    i = table["galaxy"].index("NGC3198")
+    b, nu = blocks[i], fit.nuisance["NGC3198"]
+    vb2 = nu["D"] / b.D0 * (b.g2 + nu["ups_disk"] * b.d2 + nu["ups_bul"] * b.b2)
+    k = math.sin(math.radians(b.inc0)) / math.sin(math.radians(nu["inc"]))
+    chi2 = np.sum(((b.v_obs * k - np.sign(vb2) * np.sqrt(np.abs(vb2))) / (b.e_v_obs * k)) ** 2)
+    prior = {"ups_disk": ((math.log10(nu["ups_disk"] / 0.5)) / 0.1) ** 2,
+             "ups_bul": ((math.log10(nu["ups_bul"] / 0.7)) / 0.1) ** 2,
+             "D": ((nu["D"] - b.D0) / b.e_D) ** 2 if b.e_D > 0 else 0.0,
+             "inc": ((nu["inc"] - b.inc0) / b.e_inc) ** 2 if b.e_inc > 0 else 0.0}  # fmt: skip
+    assert table["chi2"][i] == pytest.approx(chi2, rel=1e-10)
+    assert table["chi2_prior"][i] == pytest.approx(sum(prior[p] for p in b.free), rel=1e-10)
+    assert (table["n_points"][i], table["n_nuisance"][i]) == (b.n_points, len(b.free))
+    assert table["R_kpc"][i] == b.R.tolist() and table["chi2"][i] > 0
+    json.dumps(table)  # JSON types
+
+
+def _assert_sums(fit, blocks):
+    t = js.per_galaxy(fit, blocks)
+    assert t["galaxy"] == [b.name for b in blocks] and "R_kpc" not in t
+    assert sum(t["chi2"]) == pytest.approx(fit.chi2, rel=1e-12)
+    assert sum(t["chi2_prior"]) == pytest.approx(fit.chi2_prior, rel=1e-12)
+    assert sum(t["n_points"]) == fit.n_points and sum(t["n_nuisance"]) == fit.n_params - len(fit.free)
+    return t
+
+
+def test_per_galaxy_sums_to_the_fits_objective(newton_two):
+    """An invariant: the galaxies' chi^2 and prior chi^2 add up to the fit's; blocks in another order are
+    not the fit's."""
+    blocks, newton = newton_two
+    _assert_sums(newton, blocks)
+    with pytest.raises(InputError, match="per_galaxy"):
+        js.per_galaxy(newton, blocks[::-1])
+
+
+@pytest.mark.slow
+def test_per_galaxy_sums_for_a_cmsi_fit(newton_two):
+    """The same invariant for a CMSI fit (the corner: log10_A free, the other globals fixed, so the table
+    must rebuild the fit's problem with them; a few iterations only: the sums hold at any x it returns)."""
+    blocks, newton = newton_two
+    cmsi = jointfit.joint_map(blocks, free=("log10_A",), start=dataclasses.replace(js.CORNER, chi0=1e6),
+                              fixed=js.CORNER, laplace=False, max_iter=2, tol=1e-6)  # fmt: skip
+    t = _assert_sums(cmsi, blocks)
+    assert sum(t["chi2"]) != pytest.approx(newton.chi2, rel=1e-6)  # the control: not Newton's residuals
+
+
+@pytest.mark.slow
+def test_stage_record_holds_the_per_galaxy_tables(small):
+    """The nuisance-free record's tables (CMSI's with the radii, Newton's without) sum to its chi^2 and prior
+    chi^2, over the sample's blocks; JSON types."""
+    g, blocks = small["galaxies"], jointfit.sparc_blocks(_sample(TWO))
+    for rec, t in ((g, g["per_galaxy"]), (g["newton"], g["newton"]["per_galaxy"])):
+        assert t["galaxy"] == list(TWO) and t["n_points"] == [b.n_points for b in blocks]
+        assert t["n_nuisance"] == [len(b.free) for b in blocks]
+        assert sum(t["chi2"]) == pytest.approx(rec["chi2"], rel=1e-12)
+        assert sum(t["chi2_prior"]) == pytest.approx(rec["chi2_prior"], rel=1e-12, abs=1e-12)
+    assert g["per_galaxy"]["R_kpc"] == [b.R.tolist() for b in blocks] and "R_kpc" not in g["newton"]["per_galaxy"]
+    json.dumps(g)
