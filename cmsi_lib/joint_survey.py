@@ -469,12 +469,21 @@ _RECORD_KEYS = ("galaxies", "galaxies_fixed_nuisance", "milky_way", "galaxies_mi
 def json_entry(result: dict) -> dict:
     """The ``joint_fit`` entry of ``cmsi survey --json``: each joint MAP's record (free parameters, MAP,
     Laplace 16/50/84 percentiles, chi2 (data), chi2_prior, objective, n_points, n_galaxies, and the
-    Newton reference on the same points), the robustness rows without their gradients, and the verdict."""
-    out = {k: result[k] for k in _RECORD_KEYS if k in result}
+    Newton reference on the same points), the robustness rows without their gradients, and the verdict.
+    The per-galaxy tables of the stage (``per_galaxy``: thousands of numbers, for the comparison chapter)
+    are left out."""
+    out = {k: _without_per_galaxy(result[k]) for k in _RECORD_KEYS if k in result}
     rob = result["robustness"]
     out["robustness"] = {k: [{a: b for a, b in r.items() if a != "corner_gradient"} for r in rob[k]]
                          for k in ("floors", "loo")}  # fmt: skip
     out["settings"], out["timings_s"], out["verdict"] = result["settings"], result["timings_s"], verdict(result)
+    return out
+
+
+def _without_per_galaxy(record: dict) -> dict:
+    out = {k: v for k, v in record.items() if k != "per_galaxy"}
+    if isinstance(out.get("newton"), dict):
+        out["newton"] = {k: v for k, v in out["newton"].items() if k != "per_galaxy"}
     return out
 
 

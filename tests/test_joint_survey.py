@@ -123,6 +123,8 @@ def small():
 @pytest.mark.slow
 def test_json_entry_fields_and_identical_points(small):
     e = js.json_entry(small)
+    assert "per_galaxy" in small["galaxies"] and "per_galaxy" not in e["galaxies"]  # the stage keeps them
+    assert "per_galaxy" not in e["galaxies"]["newton"]
     n_two = sum(b.n_points for b in jointfit.sparc_blocks(_sample(TWO)))
     n_mw = jointfit.milky_way_block().n_points
     expect = {"galaxies": (n_two, 2), "galaxies_fixed_nuisance": (n_two, 2), "milky_way": (n_mw, 1),
