@@ -80,9 +80,12 @@ book: venv mathjax datatables plotly results
 	@# registry or the results the chapters read have changed (cmsi_lib/book.py)
 	$(BIN)/python -m cmsi_lib.book
 
+# Workers of pytest-xdist for make test (0: one process). Units of work: one test module each (the two
+# Milky Way modules share one), the longest first (tests/conftest.py).
+TEST_WORKERS ?= 2
 test: book
 	@# the 20 slowest tests are listed at the end (where make test's time goes)
-	$(BIN)/pytest --durations=20
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=20
 
 # The fast lane: depends on the venv only (never on the results or the book).
 LINTED := cmsi_lib tests benchmarks
