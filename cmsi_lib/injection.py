@@ -193,7 +193,8 @@ def fit_mock(sample: dict, truth: Params, options: SparcOptions = SparcOptions()
     bad = [s for s in starts if s not in at]
     if bad or not starts:
         raise InputError(f"starts = {starts!r}: each must be one of {START_NAMES}")
-    fits = {s: jointfit.joint_map(blocks, start=at[s], options=options, nuisance_starts=[newton]) for s in starts}
+    calls = [dict(start=at[s], options=options, nuisance_starts=[newton]) for s in starts]
+    fits = dict(zip(starts, jointfit.joint_maps(blocks, calls), strict=True))  # independent: on jointfit.WORKERS
     best = min(fits, key=lambda s: fits[s].objective)
     return {"newton": newton, "fits": fits, "best": best, "blocks": blocks}
 

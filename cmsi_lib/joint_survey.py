@@ -37,6 +37,7 @@ Units: speeds km/s, R kpc, ell0 kpc; objective = chi^2 (data) + chi^2 (nuisance 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import math
 import time
@@ -96,6 +97,8 @@ CORNER = Params(eps=0.0, alpha=0.0, ell0=CORNER_ELL0)
 #: log10_A [dex] of the corner's starts: the seed's amplitude and 2, 4, 6 dex above it (the ladder of
 #: ``jointfit.STARTS``; F - 1 spans ~1e-6 to ~1 on SPARC across it)
 CORNER_LADDER = tuple(jf.identifiable(Params())["log10_A"] + k for k in (0.0, 2.0, 4.0, 6.0))
+#: processes for the independent fits of ``best_cmsi`` and ``corner_fit`` (``jointfit.joint_maps``); 1: in sequence
+WORKERS = 2
 #: objectives within this [chi^2] of each other count as equal (as in ``jointfit.distinct_optima``)
 SAME = 0.01
 #: the starts of every CMSI fit of the stage
@@ -190,14 +193,19 @@ def params_of(g: dict) -> Params:
 
 
 # --------------------------------------------------------------------------- fits
+def _corner_calls(newton: jf.JointFit, options: SparcOptions, ladder, laplace: bool) -> list[dict]:
+    return [dict(free=("log10_A",), start=dataclasses.replace(CORNER, chi0=10.0**a), fixed=CORNER, options=options,
+                 nuisance_starts=[newton], laplace=laplace) for a in ladder]  # fmt: skip
+
+
 def corner_fit(blocks, newton: jf.JointFit, options: SparcOptions, log10_A: float | None = None,
-               laplace: bool = False) -> jf.JointFit:  # fmt: skip
+               laplace: bool = False, workers: int | None = None) -> jf.JointFit:  # fmt: skip
     """The joint MAP at the corner F = 1 + A (v_c/c)^2: log10_A and every nuisance parameter, from
-    ``log10_A``, or (None) the best of the fits from each value of ``CORNER_LADDER``; nuisance also
-    tried from ``newton``'s."""
+    ``log10_A``, or (None) the best of the fits from each value of ``CORNER_LADDER`` (the first of equal
+    ones; the fits run in ``workers`` processes, see ``jointfit.joint_maps``); nuisance also tried from
+    ``newton``'s."""
     ladder = CORNER_LADDER if log10_A is None else (float(log10_A),)
-    fits = [jf.joint_map(blocks, free=("log10_A",), start=dataclasses.replace(CORNER, chi0=10.0**a), fixed=CORNER,
-                         options=options, nuisance_starts=[newton], laplace=laplace) for a in ladder]  # fmt: skip
+    fits = jf.joint_maps(blocks, _corner_calls(newton, options, ladder, laplace), workers)
     return min(fits, key=lambda f: f.objective)
 
 
@@ -214,25 +222,32 @@ def corner_gradient(blocks, fit: jf.JointFit, options: SparcOptions) -> dict:
 
 
 def best_cmsi(blocks, newton: jf.JointFit, options: SparcOptions, corner: bool = True, seed: bool = True,
-              extra: dict[str, Params] | None = None) -> tuple[jf.JointFit, dict]:  # fmt: skip
+              extra: dict[str, Params] | None = None,
+              workers: int | None = None) -> tuple[jf.JointFit, dict]:  # fmt: skip
     """CMSI's joint MAP: the best of the full fit from the corner (module docstring; unless ``corner`` is
     False), the fit from the seed (unless ``seed`` is False) and the fits from ``extra`` (name -> start).
-    Returns (fit, {"objectives": start -> objective, "best_start", "corner_only_objective", "seconds"})."""
-    fits, t, info = {}, {}, {}
-    for name, start in (({"seed": Params()} if seed else {}) | (extra or {})).items():
-        t0 = time.perf_counter()
-        fits[name] = jf.joint_map(blocks, start=start, options=options, nuisance_starts=[newton])
-        t[name] = time.perf_counter() - t0
+    The fits from the seed, from ``extra`` and from each rung of the corner's ladder are independent:
+    they run on ``workers`` processes (``jointfit.joint_maps``); the full fit from the corner follows.
+    Returns (fit, {"objectives": start -> objective, "best_start", "corner_only_objective", "seconds":
+    start -> its fits' own seconds (summed over the corner's), "wall_seconds": the whole call's})."""
+    t0 = time.perf_counter()
+    starts = ({"seed": Params()} if seed else {}) | (extra or {})
+    calls = [dict(start=p, options=options, nuisance_starts=[newton]) for p in starts.values()]
+    rungs = _corner_calls(newton, options, CORNER_LADDER, False) if corner else []
+    done = jf.joint_maps(blocks, calls + rungs, workers)  # the independent fits, on ``workers`` processes
+    fits, info = dict(zip(starts, done, strict=False)), {}
+    t = {k: f.seconds for k, f in fits.items()}
     if corner:
-        t0 = time.perf_counter()
-        c = corner_fit(blocks, newton, options)
+        c = min(done[len(calls) :], key=lambda f: f.objective)  # as corner_fit
         fits["corner"] = jf.joint_map(blocks, start=params_of(c.globals), options=options, nuisance_starts=[newton, c])
-        t["corner"], info["corner_only_objective"] = time.perf_counter() - t0, c.objective
+        t["corner"] = sum(f.seconds for f in done[len(calls) :]) + fits["corner"].seconds
+        info["corner_only_objective"] = c.objective
     name = min(fits, key=lambda k: fits[k].objective)
     return fits[name], info | {
         "objectives": {k: f.objective for k, f in fits.items()},
         "best_start": name,
         "seconds": t,
+        "wall_seconds": time.perf_counter() - t0,
     }
 
 
@@ -311,6 +326,11 @@ def _corner_row(label: str, blocks, newton, options, log10_A: float, **extra) ->
             "seconds": time.perf_counter() - t0}  # fmt: skip
 
 
+def _corner_job(job: tuple, options, log10_A: float) -> dict:  # _corner_row of (label, blocks, newton, extra)
+    label, blocks, newton, extra = job
+    return _corner_row(label, blocks, newton, options, log10_A, **extra)
+
+
 def zero_sigma_points(blocks) -> dict:
     """Where CMSI's Sigma [Msun/pc^2] is 0 (SPARC's SBdisk = SBbul = 0 beyond the photometry): the number
     of points and galaxies, and in how many of those galaxies every such point lies beyond the last
@@ -346,8 +366,9 @@ def eps_continuity(sample, blocks, newton: jf.JointFit, options: SparcOptions, l
             out["fits"][d] = None  # e.g. a Rotmod sample without R_disk: no gas disk
             continue
         ladder = (*CORNER_LADDER, float(log10_A)) if d == options.sigma_definition else (float(log10_A),)
-        fits = [jf.joint_map(bl, free=("log10_A",), start=dataclasses.replace(off, chi0=10.0**a), fixed=off,
-                             options=o, nuisance_starts=[newton], laplace=False) for a in ladder]  # fmt: skip
+        calls = [dict(free=("log10_A",), start=dataclasses.replace(off, chi0=10.0**a), fixed=off, options=o,
+                      nuisance_starts=[newton], laplace=False) for a in ladder]  # fmt: skip
+        fits = jf.joint_maps(bl, calls)  # independent: on jointfit.WORKERS processes
         f = min(fits, key=lambda x: x.objective)
         out["fits"][d] = {"objective": f.objective, "chi2": f.chi2, "log10_A": f.globals["log10_A"],
                           "d_objective": f.objective - newton.objective, "d_chi2": f.chi2 - newton.chi2,
@@ -359,19 +380,18 @@ def eps_continuity(sample, blocks, newton: jf.JointFit, options: SparcOptions, l
 def _robustness(fits: dict, options, floors, n_loo: int) -> dict:
     """Error floors and leave-one-out of the ``n_loo`` highest-S/N galaxies, at the corner."""
     blocks, a0 = fits["blocks"], fits["corner"].globals["log10_A"]
-    base = _corner_row("s = 0", blocks, fits["newton"], options, a0, floor_kms=0.0)
-    base["normalisation"] = log_normalisation(blocks)
-    rows = [base]
-    for s in floors:
-        fb = with_error_floor(blocks, s)
-        rows.append(_corner_row(f"s = {s:g} km/s", fb, None, options, a0, floor_kms=float(s)))
-        rows[-1]["normalisation"] = log_normalisation(fb)
-    for r in rows:
+    sn = {b.name: signal_to_noise(b) for b in blocks}
+    # every row is independent: they run on jointfit.WORKERS processes (jointfit.map_in_processes)
+    jobs = [("s = 0", blocks, fits["newton"], {"floor_kms": 0.0})]
+    jobs += [(f"s = {s:g} km/s", with_error_floor(blocks, s), None, {"floor_kms": float(s)}) for s in floors]
+    jobs += [(f"without {name}", leave_out(blocks, name), None, {"left_out": name, "sn": sn[name]})
+             for name in highest_sn(blocks, n_loo)]  # fmt: skip
+    done = jf.map_in_processes(functools.partial(_corner_job, options=options, log10_A=a0), jobs)
+    rows, loo = done[: 1 + len(floors)], done[1 + len(floors) :]
+    for r, job in zip(rows, jobs, strict=False):
+        r["normalisation"] = log_normalisation(job[1])
         r["newton_objective_norm"] = r["newton_objective"] + r["normalisation"]
         r["cmsi_objective_norm"] = r["cmsi_objective"] + r["normalisation"]
-    sn = {b.name: signal_to_noise(b) for b in blocks}
-    loo = [_corner_row(f"without {name}", leave_out(blocks, name), None, options, a0, left_out=name, sn=sn[name])
-           for name in highest_sn(blocks, n_loo)]  # fmt: skip
     return {"floors": rows, "loo": loo, "sn_definition": "sqrt(sum over the fitted points of (V_obs / e_V)^2)",
             "full_corner": {"objective": fits["corner"].objective, "chi2": fits["corner"].chi2}}  # fmt: skip
 

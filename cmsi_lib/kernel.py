@@ -90,8 +90,10 @@ def _profile(x, n: float) -> np.ndarray:
     # Each form is evaluated only where it is used (a fractional power costs tens of ns per element,
     # and the joint fit evaluates F some 10^5 times).
     x = np.asarray(x, float)
-    out = np.empty_like(x)
     near = x <= 1.0
+    if near.all():  # the same element-wise operations as below, without the masked copies
+        return np.asarray((1.0 + x**n) ** (-1.0 / n))
+    out = np.empty_like(x)
     out[near] = (1.0 + x[near] ** n) ** (-1.0 / n)
     far = x[~near]
     out[~near] = (1.0 + far**-n) ** (-1.0 / n) / far

@@ -338,3 +338,84 @@ def test_joint_map_runs_on_one_blas_thread_and_restores_the_setting(monkeypatch)
     jointfit.joint_map(jointfit.sparc_blocks(_sample(("DDO154",)), SparcOptions(), "full"), model="newton")
     assert seen and set(seen) == {jointfit.BLAS_THREADS}
     assert [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"] == before
+
+
+_FORK_CHECK = r"""
+import json, os, sys, time
+import numpy as np
+from cmsi_lib import Params, jointfit, sparc
+from cmsi_lib.options import SparcOptions
+
+def pid_of(x):
+    time.sleep(0.3)  # long enough that both workers take items
+    return [x * x, os.getpid()]
+
+assert "jax" not in sys.modules and jointfit.parallel_ok()
+out = {"parent": os.getpid(), "squares": jointfit.map_in_processes(pid_of, list(range(6)), workers=2)}
+kept, _ = sparc.apply_cuts(sparc.load_galaxies(), sparc.QualityCuts())
+blocks = jointfit.sparc_blocks({n: kept[n] for n in ("NGC3198", "DDO154", "UGC02953")}, SparcOptions(), "full")
+calls = [dict(start=Params(chi0=c), laplace=False) for c in (1e5, 1e7, 1e9)]
+par = jointfit.joint_maps(blocks, calls, workers=2)
+seq = [jointfit.joint_map(blocks, **kw) for kw in calls]
+out["same"] = all(np.array_equal(a.x, b.x) and a.objective == b.objective for a, b in zip(par, seq))
+print(json.dumps(out))
+"""
+
+
+def test_fits_in_forked_processes_equal_the_fits_in_sequence():
+    """``map_in_processes`` keeps the order of its items and runs them in other processes (a fresh
+    interpreter: JAX not imported, so forking is allowed); ``joint_maps`` on two workers gives each
+    fit's numbers exactly as one after another."""
+    import os
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", _FORK_CHECK], capture_output=True, text=True, timeout=600,
+                          env=os.environ | {"OPENBLAS_NUM_THREADS": "1"})  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    assert [s for s, _pid in out["squares"]] == [k * k for k in range(6)]
+    pids = {pid for _s, pid in out["squares"]}
+    assert out["parent"] not in pids and len(pids) == 2
+    assert out["same"]
+
+
+def test_no_fork_where_it_is_unsafe_and_workers_checked(monkeypatch):
+    """With JAX imported (its threads make fork unsafe) or inside a daemonic process, the items run in
+    this process, one after another; ``workers`` must be an integer >= 1."""
+    import multiprocessing
+    import os
+    import sys
+
+    monkeypatch.setitem(sys.modules, "jax", sys.modules.get("jax", object()))
+    assert not jointfit.parallel_ok()
+    assert jointfit.map_in_processes(abs, [], workers=2) == []
+    assert set(jointfit.map_in_processes(lambda _x: os.getpid(), range(4), workers=2)) == {os.getpid()}
+    monkeypatch.delitem(sys.modules, "jax")
+    monkeypatch.setattr(multiprocessing.current_process(), "daemon", True, raising=False)
+    assert not jointfit.parallel_ok()
+    for bad in (0, -1, 1.5, True, "2"):
+        with pytest.raises(InputError, match="workers"):
+            jointfit.map_in_processes(abs, [1], workers=bad)
+
+
+def test_a_repeated_nuisance_start_is_skipped_without_changing_the_solution():
+    """``_pick_nuisance`` skips a start equal to x's nuisance or to an earlier start: the solution is that
+    of the distinct starts, exactly, with fewer residual evaluations than solving the copies again."""
+    blocks = jointfit.sparc_blocks(_sample(MOCK), SparcOptions(), "full")
+    prob = jointfit.JointProblem(blocks)
+    x = prob.start(Params(chi0=3e7, ell0=10.0, eps=0.0, alpha=0.5))
+    other = x[prob.n_global :] + 0.05
+    once, n_once = jointfit._pick_nuisance(prob, x.copy(), [other], 1e-10)
+    again, n_again = jointfit._pick_nuisance(prob, x.copy(), [x[prob.n_global :], other, other.copy()], 1e-10)
+    assert np.array_equal(once, again) and n_again == n_once
+
+
+def test_profile_on_a_near_only_array_equals_its_elements_in_a_mixed_one():
+    """``kernel._profile`` takes a shortcut when every x <= 1; each element is the one computed with the
+    general (masked) path, bit for bit, and f(0) = 1."""
+    x = np.r_[0.0, np.random.default_rng(3).uniform(0, 1, 999)]
+    for n in (0.7, 2.0, 3.3):
+        near = kernel._profile(x, n)
+        assert np.array_equal(near, kernel._profile(np.r_[x, 5.0], n)[:-1])
+        assert near[0] == 1.0
