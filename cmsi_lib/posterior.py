@@ -96,7 +96,7 @@ import numpyro  # noqa: E402
 import numpyro.distributions as dist  # noqa: E402
 from jax.flatten_util import ravel_pytree  # noqa: E402
 from numpyro.infer import MCMC, NUTS, init_to_uniform, init_to_value  # noqa: E402
-from numpyro.infer.util import constrain_fn, initialize_model, log_density  # noqa: E402
+from numpyro.infer.util import constrain_fn, log_density, potential_energy, unconstrain_fn  # noqa: E402
 
 jax.config.update("jax_enable_x64", True)  # F - 1 spans ~1e-10..10: float32 keeps too few digits
 
@@ -368,6 +368,33 @@ DECOUPLED = ("gamma_alpha", "eps", "log10_ell0")
 CURVATURE_FLOOR = 1e-2
 
 
+def _unconstrained(model, data: SparcData, values: dict, model_kw: dict):
+    """``values`` (site -> constrained value, every latent site) in NumPyro's unconstrained coordinates,
+    flattened (``ravel_pytree``: sites sorted by name), the inverse of that flattening, and the potential
+    energy -ln p as a function of the flat vector. What ``numpyro.infer.util.initialize_model`` gives
+    with ``init_to_value``, but traced once under ``jax.jit``: op by op it compiles each of the model's
+    few hundred operations separately (some 20 s on 2 cores, once per process)."""
+    latent = _latent_sites(model, data, model_kw)
+    missing = sorted(set(latent) - set(values))
+    if missing:
+        raise InputError(f"values lack the latent sites {missing} of {model.__name__}")
+    values = {k: values[k] for k in latent}  # others (e.g. a nuisance site the sample does not free) ignored
+    z = jax.jit(lambda v: unconstrain_fn(model, (data,), model_kw, v))(values)
+    flat, unravel = ravel_pytree(z)
+    return flat, unravel, lambda v: potential_energy(model, (data,), model_kw, unravel(v))
+
+
+def _latent_sites(model, data: SparcData, model_kw: dict) -> list[str]:
+    """The names of ``model``'s latent sample sites (traced abstractly: nothing is computed)."""
+    tr = jax.eval_shape(lambda: {k: v["value"] for k, v in _trace(model, data, model_kw).items()
+                                 if v["type"] == "sample" and not v["is_observed"]})  # fmt: skip
+    return list(tr)
+
+
+def _trace(model, data, model_kw):
+    return numpyro.handlers.trace(numpyro.handlers.seed(model, jax.random.PRNGKey(0))).get_trace(data, **model_kw)
+
+
 def laplace_inverse_mass(model, data: SparcData, values: dict, decoupled=DECOUPLED, **model_kw) -> np.ndarray:
     """A dense inverse mass matrix for NUTS from the Hessian H of the potential (-ln p) at ``values``
     (site -> constrained value) in NumPyro's unconstrained coordinates, flattened in its order (sites
@@ -375,13 +402,11 @@ def laplace_inverse_mass(model, data: SparcData, values: dict, decoupled=DECOUPL
     mirrored (|lambda|) and raised to ``CURVATURE_FLOOR``, then inverted. Near a mode this is the
     Laplace covariance, which removes the nuisance parameters' correlations (with each other in a
     galaxy and with log10_A) that a diagonal mass matrix leaves."""
-    info = initialize_model(jax.random.PRNGKey(0), model, model_args=(data,), model_kwargs=model_kw,
-                            init_strategy=init_to_value(values=values))  # fmt: skip
-    flat, unravel = ravel_pytree(info.param_info.z)
-    H = np.array(jax.jit(jax.hessian(lambda v: info.potential_fn(unravel(v))))(flat))  # jitted: 3 s, not 25 s
+    flat, unravel, potential = _unconstrained(model, data, values, model_kw)
+    H = np.array(jax.jit(jax.hessian(potential))(flat))  # jitted: 3 s, not 25 s op by op
     start = 0
-    for name in sorted(info.param_info.z):  # ravel_pytree's order
-        size = int(np.size(info.param_info.z[name]))
+    for name in sorted(_latent_sites(model, data, model_kw)):  # ravel_pytree's order
+        size = int(np.size(values[name]))
         if name in decoupled:
             H[start : start + size, :] = H[:, start : start + size] = 0.0
             H[start : start + size, start : start + size] = np.eye(size)
@@ -395,17 +420,15 @@ def map_values(model, data: SparcData, start: dict, **model_kw) -> dict:
     NumPyro's unconstrained coordinates, with JAX's exact gradient. A local optimum: the start matters."""
     from scipy.optimize import minimize  # only here: one optimisation per corner-free start
 
-    info = initialize_model(jax.random.PRNGKey(0), model, model_args=(data,), model_kwargs=model_kw,
-                            init_strategy=init_to_value(values=start))  # fmt: skip
-    flat, unravel = ravel_pytree(info.param_info.z)
-    vg = jax.jit(jax.value_and_grad(lambda v: info.potential_fn(unravel(v))))
+    flat, unravel, potential = _unconstrained(model, data, start, model_kw)
+    vg = jax.jit(jax.value_and_grad(potential))
 
     def fun(v):
         f, g = vg(jnp.asarray(v))
         return float(f), np.asarray(g, float)
 
     opt = minimize(fun, np.asarray(flat, float), jac=True, method="L-BFGS-B", options={"maxiter": 5000})
-    return constrain_fn(model, (data,), model_kw, unravel(jnp.asarray(opt.x)))
+    return jax.jit(lambda z: constrain_fn(model, (data,), model_kw, z))(unravel(jnp.asarray(opt.x)))  # one compile
 
 
 # --------------------------------------------------------------------------- sampling

@@ -192,6 +192,35 @@ def test_laplace_inverse_mass_of_a_gaussian_is_its_covariance():
     np.testing.assert_allclose(m, [[1.0 / (2 * 0.25 * 0.75)]], rtol=1e-8)
 
 
+@pytest.mark.slow
+def test_unconstrained_coordinates_are_numpyros_initialisation():
+    """``_unconstrained`` (traced once under jit) gives NumPyro's ``initialize_model`` with ``init_to_value``:
+    the same unconstrained vector and potential energy (to rounding), with bounded and truncated sites; a
+    value for a site the model lacks is ignored; a missing latent site is an error naming it."""
+    import jax
+    import numpyro
+    import numpyro.distributions as dist
+    from jax.flatten_util import ravel_pytree
+    from numpyro.infer import init_to_value
+    from numpyro.infer.util import initialize_model
+
+    def toy(_data, scale=2.0):
+        numpyro.sample("a", dist.Normal(jnp.zeros(3), scale).to_event(1))
+        numpyro.sample("b", dist.Uniform(-1.0, 4.0))
+        numpyro.sample("c", dist.TruncatedNormal(jnp.zeros(2), 1.0, low=-0.5).to_event(1))
+
+    values = {"a": jnp.array([0.3, -1.2, 2.0]), "b": 3.1, "c": jnp.array([-0.4, 1.7])}
+    flat, unravel, potential = P._unconstrained(toy, None, values | {"z_absent": 1.0}, {"scale": 1.5})
+    info = initialize_model(jax.random.PRNGKey(0), toy, model_args=(None,), model_kwargs={"scale": 1.5},
+                            init_strategy=init_to_value(values=values))  # fmt: skip
+    ref, _ = ravel_pytree(info.param_info.z)
+    np.testing.assert_allclose(np.asarray(flat), np.asarray(ref), rtol=1e-14, atol=1e-14)
+    assert float(potential(flat)) == pytest.approx(float(info.potential_fn(info.param_info.z)), rel=1e-13)
+    assert float(flat[3]) == pytest.approx(math.log((3.1 + 1.0) / (4.0 - 3.1)), rel=1e-13)  # b: logit on (-1, 4)
+    with pytest.raises(InputError, match="'c'"):
+        P._unconstrained(toy, None, {"a": values["a"], "b": 0.0}, {})
+
+
 def test_map_values_finds_the_mode_of_a_known_density():
     """L-BFGS on the unconstrained coordinates reaches the mode of a correlated Gaussian (its mean) and,
     for a truncated variable, the mode inside the bound; returned in constrained space."""
