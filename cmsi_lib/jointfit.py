@@ -39,6 +39,11 @@ they are reported, and are meaningless for a parameter on a bound.
 
 A Milky Way curve enters as a block with fixed baryons (McMillan 2017) and no nuisance parameter
 (``milky_way_block``). Units: R kpc, speeds km/s, Sigma Msun/pc^2, D Mpc, Inc deg.
+
+Independent fits (several starts, a ladder of amplitudes, leave-one-out rows) run on ``WORKERS`` forked
+processes (``joint_maps``, ``map_in_processes``; one machine's cores: each fit takes seconds, too short
+for a Dask cluster to pay), one after another where forking is unsafe (JAX imported, a daemonic
+process). Every fit computes exactly what it computes alone, so the numbers do not depend on it.
 """
 
 from __future__ import annotations
