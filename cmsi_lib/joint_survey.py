@@ -97,8 +97,6 @@ CORNER = Params(eps=0.0, alpha=0.0, ell0=CORNER_ELL0)
 #: log10_A [dex] of the corner's starts: the seed's amplitude and 2, 4, 6 dex above it (the ladder of
 #: ``jointfit.STARTS``; F - 1 spans ~1e-6 to ~1 on SPARC across it)
 CORNER_LADDER = tuple(jf.identifiable(Params())["log10_A"] + k for k in (0.0, 2.0, 4.0, 6.0))
-#: processes for the independent fits of ``best_cmsi`` and ``corner_fit`` (``jointfit.joint_maps``); 1: in sequence
-WORKERS = 2
 #: objectives within this [chi^2] of each other count as equal (as in ``jointfit.distinct_optima``)
 SAME = 0.01
 #: the starts of every CMSI fit of the stage

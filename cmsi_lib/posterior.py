@@ -386,13 +386,12 @@ def _unconstrained(model, data: SparcData, values: dict, model_kw: dict):
 
 def _latent_sites(model, data: SparcData, model_kw: dict) -> list[str]:
     """The names of ``model``'s latent sample sites (traced abstractly: nothing is computed)."""
-    tr = jax.eval_shape(lambda: {k: v["value"] for k, v in _trace(model, data, model_kw).items()
-                                 if v["type"] == "sample" and not v["is_observed"]})  # fmt: skip
-    return list(tr)
 
+    def latent():
+        tr = numpyro.handlers.trace(numpyro.handlers.seed(model, jax.random.PRNGKey(0))).get_trace(data, **model_kw)
+        return {k: v["value"] for k, v in tr.items() if v["type"] == "sample" and not v["is_observed"]}
 
-def _trace(model, data, model_kw):
-    return numpyro.handlers.trace(numpyro.handlers.seed(model, jax.random.PRNGKey(0))).get_trace(data, **model_kw)
+    return list(jax.eval_shape(latent))
 
 
 def laplace_inverse_mass(model, data: SparcData, values: dict, decoupled=DECOUPLED, **model_kw) -> np.ndarray:
@@ -405,8 +404,8 @@ def laplace_inverse_mass(model, data: SparcData, values: dict, decoupled=DECOUPL
     flat, unravel, potential = _unconstrained(model, data, values, model_kw)
     H = np.array(jax.jit(jax.hessian(potential))(flat))  # jitted: 3 s, not 25 s op by op
     start = 0
-    for name in sorted(_latent_sites(model, data, model_kw)):  # ravel_pytree's order
-        size = int(np.size(values[name]))
+    for name, z in unravel(flat).items():  # ravel_pytree's order (sites sorted by name)
+        size = int(np.size(z))
         if name in decoupled:
             H[start : start + size, :] = H[:, start : start + size] = 0.0
             H[start : start + size, start : start + size] = np.eye(size)
